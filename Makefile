@@ -1,0 +1,31 @@
+# Two commands for a new user:  `make demo` (install + train the CPU demo)  and  `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: install demo train test test-slow benchmarks clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -e ".[dev]"
+	touch $(STAMP)
+
+demo: install
+	$(PY) train.py
+
+train: demo
+
+test: install
+	$(PY) -m pytest
+
+test-slow: install
+	$(PY) -m pytest -m slow
+
+benchmarks: install
+	$(PY) -m benchmarks.complexity
+
+clean:
+	rm -rf outputs multirun .pytest_cache

@@ -1,0 +1,1 @@
+"""Visual speech recognition: Hydra + PyTorch Lightning experiments."""

@@ -1,0 +1,153 @@
+"""Lightning datamodules for word-level lipreading."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Callable, Mapping, Sequence
+
+import pytorch_lightning as pl
+import torch
+from torch.utils.data import DataLoader
+
+from lipreading.data.synthetic import default_vocabulary, generate_word_dataset
+from lipreading.utils.errors import ConfigError
+from lipreading.data.word_clips import WordClipDataset, collate_clips, scan_word_clips
+
+VideoTransform = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+class WordDataModule(pl.LightningDataModule):
+    """Word clips in the LRW-mirrored layout (``ROOT/WORD/{train,val,test}/*.npz``).
+
+    ``vocabulary`` lists the words (class ``i`` is ``vocabulary[i]``); ``None`` takes the
+    sorted folder names under ``root``. Batches carry uint8 video; the transforms run on
+    the training device after transfer (:meth:`on_after_batch_transfer`).
+    """
+
+    def __init__(
+        self,
+        root: str,
+        num_classes: int,
+        train_transform: VideoTransform,
+        eval_transform: VideoTransform,
+        vocabulary: Sequence[str] | None = None,
+        batch_size: int = 32,
+        eval_batch_size: int | None = None,
+        num_workers: int = 0,
+        preload: bool = False,
+        setup_hint: str = "",
+    ) -> None:
+        super().__init__()
+        self.root = Path(root)
+        self.num_classes = num_classes
+        self.train_transform, self.eval_transform = train_transform, eval_transform
+        self._vocabulary = list(vocabulary) if vocabulary is not None else None
+        self.batch_size = batch_size
+        self.eval_batch_size = eval_batch_size or batch_size
+        self.num_workers = num_workers
+        self.preload = preload
+        self.setup_hint = setup_hint
+        self.datasets: dict[str, WordClipDataset] = {}
+        # The split that `trainer.predict` runs over (eval.py sets it from its `split` option).
+        self.predict_split = "test"
+
+    @property
+    def vocabulary(self) -> list[str]:
+        """The class names, in label order."""
+        if self._vocabulary is None:
+            self._check_root()
+            self._vocabulary = sorted(p.name for p in self.root.iterdir() if p.is_dir())
+        return self._vocabulary
+
+    def _check_root(self) -> None:
+        if not self.root.is_dir():
+            raise FileNotFoundError(f"dataset directory {self.root} does not exist. {self.setup_hint}".strip())
+
+    def setup(self, stage: str | None = None) -> None:
+        splits = {"fit": ("train", "val"), "validate": ("val",), "test": ("test",), "predict": (self.predict_split,)}
+        for split in splits[stage] if stage else ("train", "val", "test"):
+            self.setup_split(split)
+
+    def setup_split(self, split: str) -> None:
+        """Index the clips of ``split`` (once)."""
+        if split in self.datasets:
+            return
+        self._check_root()
+        if len(self.vocabulary) != self.num_classes:
+            raise ConfigError(
+                f"{self.root} holds {len(self.vocabulary)} words but data.num_classes is "
+                f"{self.num_classes}; set data.num_classes={len(self.vocabulary)} or fix data.vocabulary"
+            )
+        items = scan_word_clips(self.root, split, self.vocabulary)
+        if not items:
+            raise FileNotFoundError(f"{self.root}: no '{split}' clips found (*.npz under WORD/{split}/)")
+        self.datasets[split] = WordClipDataset(items, preload=self.preload)
+
+    def dataloader(self, split: str, shuffle: bool = False) -> DataLoader:
+        """A loader over ``split`` (set up first); shuffled training batches drop the last partial one."""
+        return DataLoader(
+            self.datasets[split],
+            batch_size=self.batch_size if shuffle else self.eval_batch_size,
+            shuffle=shuffle,
+            drop_last=shuffle,
+            num_workers=self.num_workers,
+            persistent_workers=self.num_workers > 0,
+            collate_fn=collate_clips,
+        )
+
+    def train_dataloader(self) -> DataLoader:
+        return self.dataloader("train", shuffle=True)
+
+    def val_dataloader(self) -> DataLoader:
+        return self.dataloader("val")
+
+    def test_dataloader(self) -> DataLoader:
+        return self.dataloader("test")
+
+    def predict_dataloader(self) -> DataLoader:
+        return self.dataloader(self.predict_split)
+
+    def on_after_batch_transfer(self, batch: dict[str, Any], dataloader_idx: int) -> dict[str, Any]:
+        if "video" not in batch:
+            return batch
+        training = self.trainer is not None and self.trainer.training
+        transform = self.train_transform if training else self.eval_transform
+        batch["video"] = transform(batch["video"], batch["lengths"])
+        return batch
+
+
+class SyntheticWordDataModule(WordDataModule):
+    """The embedded default: synthetic word clips rendered on first use into ``root``.
+
+    Generation is deterministic from ``seed`` and cached: a second run reuses the files.
+    """
+
+    def __init__(
+        self,
+        root: str,
+        num_classes: int,
+        train_transform: VideoTransform,
+        eval_transform: VideoTransform,
+        clips_per_word: Mapping[str, int],
+        frame_size: int = 96,
+        num_frames: int = 29,
+        fps: float = 25.0,
+        seed: int = 0,
+        generation_workers: int | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(
+            root, num_classes, train_transform, eval_transform,
+            vocabulary=default_vocabulary(num_classes), **kwargs,
+        )
+        self.generation = {
+            "clips_per_word": dict(clips_per_word),
+            "frame_size": frame_size,
+            "num_frames": num_frames,
+            "fps": fps,
+            "seed": seed,
+        }
+        self.generation_workers = generation_workers
+
+    def prepare_data(self) -> None:
+        generate_word_dataset(self.root, self.vocabulary, workers=self.generation_workers, **self.generation)

@@ -1,0 +1,103 @@
+"""Word clips in the LRW-mirrored layout: ``ROOT/WORD/{train,val,test}/WORD_NNNNN.npz``.
+
+The synthetic renderer and the LRW / LRW-1000 preprocessing all write this layout, so
+one dataset class reads every word-level corpus.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+from tqdm import tqdm
+
+from lipreading.data.clip import ClipError, load_clip
+
+log = logging.getLogger(__name__)
+
+SPLITS = ("train", "val", "test")
+
+
+def scan_word_clips(root: Path, split: str, vocabulary: Sequence[str]) -> list[tuple[Path, int]]:
+    """List ``(path, label index)`` of every clip of ``split`` whose word is in ``vocabulary``."""
+    if split not in SPLITS:
+        raise ValueError(f"unknown split {split!r}; expected one of {SPLITS}")
+    items = []
+    for index, word in enumerate(vocabulary):
+        folder = root / word / split
+        if not folder.is_dir():
+            raise FileNotFoundError(
+                f"{folder}: no '{split}' clips for the word {word!r}. The dataset root {root} does not "
+                f"hold the vocabulary it was configured with; check data.root and data.vocabulary."
+            )
+        items.extend((path, index) for path in sorted(folder.glob("*.npz")))
+    return items
+
+
+class WordClipDataset(Dataset):
+    """Dataset of word clips; each item is a dict of uint8 video, label, length and boundary.
+
+    An unreadable clip is logged once with its path and its item becomes ``None``, which
+    :func:`collate_clips` drops and counts, so one bad file never stops an epoch.
+    With ``preload`` every clip is read into memory once (for small corpora such as the
+    synthetic default, where it removes all per-epoch I/O).
+    """
+
+    def __init__(self, items: list[tuple[Path, int]], preload: bool = False) -> None:
+        self.items = items
+        self._bad: set[Path] = set()
+        self._cache: list[dict[str, Any] | None] | None = None
+        if preload:
+            self._cache = [self._read(i) for i in tqdm(range(len(items)), desc="loading clips", leave=False)]
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, index: int) -> dict[str, Any] | None:
+        if self._cache is not None:
+            return self._cache[index]
+        return self._read(index)
+
+    def _read(self, index: int) -> dict[str, Any] | None:
+        path, label = self.items[index]
+        try:
+            clip = load_clip(path)
+        except ClipError as e:
+            if path not in self._bad:
+                self._bad.add(path)
+                log.warning("skipping clip: %s", e)
+            return None
+        video = clip.video if clip.video.ndim == 3 else clip.video.mean(-1).astype(np.uint8)
+        return {
+            "video": torch.from_numpy(np.ascontiguousarray(video)),
+            "label": label,
+            "boundary": torch.from_numpy(clip.boundary()),
+            "path": str(path),
+        }
+
+
+def collate_clips(items: list[dict[str, Any] | None]) -> dict[str, Any]:
+    """Pad clips to the longest in the batch; drop unreadable ones and count them."""
+    good = [item for item in items if item is not None]
+    if not good:
+        return {"skipped": len(items)}
+    lengths = torch.tensor([item["video"].shape[0] for item in good])
+    frames = int(lengths.max())
+    height, width = good[0]["video"].shape[1:3]
+    video = torch.zeros(len(good), frames, height, width, dtype=torch.uint8)
+    boundary = torch.zeros(len(good), frames)
+    for b, item in enumerate(good):
+        video[b, : lengths[b]] = item["video"]
+        boundary[b, : lengths[b]] = item["boundary"]
+    return {
+        "video": video,
+        "lengths": lengths,
+        "boundary": boundary,
+        "label": torch.tensor([item["label"] for item in good]),
+        "path": [item["path"] for item in good],
+        "skipped": len(items) - len(good),
+    }

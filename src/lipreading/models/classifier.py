@@ -1,0 +1,49 @@
+"""Word classifier network: frontend -> backend -> masked temporal mean -> linear head."""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+from torch import nn
+
+
+def masked_mean(x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    """Mean of ``x`` (B, T, D) over the first ``lengths[b]`` steps of each clip -> (B, D)."""
+    steps = torch.arange(x.shape[1], device=x.device)
+    mask = (steps[None, :] < lengths[:, None]).to(x.dtype)  # (B, T)
+    return (x * mask[..., None]).sum(1) / lengths.clamp(min=1).to(x.dtype)[:, None]
+
+
+class WordClassifierNet(nn.Module):
+    """Visual word classifier of the Ma et al. family (ICASSP 2020/2021).
+
+    ``frontend`` maps ``(B, C, T, H, W)`` to ``(B, T, D)``; ``backend`` is a factory that
+    takes ``input_dim=D`` and returns a module mapping ``(B, T, D), lengths`` to
+    ``(B, T, D')``. The clip's logits come from the mean of the backend's outputs over its
+    valid frames, as in the reference implementation (``_average_batch``).
+    """
+
+    def __init__(
+        self,
+        frontend: nn.Module,
+        backend: Callable[..., nn.Module],
+        num_classes: int,
+        dropout: float = 0.0,
+    ) -> None:
+        super().__init__()
+        self.frontend = frontend
+        self.backend = backend(input_dim=frontend.output_dim)
+        self.dropout = nn.Dropout(dropout)
+        self.head = nn.Linear(self.backend.output_dim, num_classes)
+        self.num_classes = num_classes
+
+    def forward(self, video: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        # Zero the padded frames, so that a temporal convolution sees at a clip's end exactly
+        # the zeros it would see if the clip were alone (padding never changes a result).
+        valid = torch.arange(video.shape[2], device=video.device)[None, :] < lengths[:, None]
+        video = video * valid[:, None, :, None, None].to(video.dtype)
+        features = self.frontend(video)  # (B, C, T, H, W) -> (B, T, D)
+        features = self.backend(features, lengths)  # (B, T, D) -> (B, T, D')
+        pooled = masked_mean(features, lengths)  # (B, T, D') -> (B, D')
+        return self.head(self.dropout(pooled))  # (B, num_classes) logits

@@ -1,0 +1,83 @@
+from functools import partial
+
+import pytest
+import pytorch_lightning as pl
+import torch
+from torch.utils.data import DataLoader
+
+from lipreading.models.backends.tcn import TemporalConvNet
+from lipreading.models.classifier import WordClassifierNet
+from lipreading.models.frontends.small import SmallFrontend
+from lipreading.tasks.word_classification import WordClassificationTask
+from lipreading.utils.schedules import warmup_cosine
+
+
+def _task(num_classes=4, **kwargs):
+    backend = partial(TemporalConvNet, branch_channels=32, num_layers=1, dropout=0.0, activation="relu")
+    net = WordClassifierNet(SmallFrontend(stem_channels=8, stages=((16, 2), (32, 2))), backend, num_classes)
+    return WordClassificationTask(net, optimizer=partial(torch.optim.AdamW, lr=3e-3), **kwargs)
+
+
+def _batch(num_classes=4, size=8):
+    torch.manual_seed(0)
+    return {"video": torch.randn(size, 1, 12, 24, 24), "lengths": torch.full((size,), 12),
+            "label": torch.arange(size) % num_classes, "path": [str(i) for i in range(size)], "skipped": 0}
+
+
+def test_overfits_one_batch():
+    """The real training step drives the loss on one fixed batch to (near) zero."""
+    pl.seed_everything(0)
+    task, batch = _task(), _batch()
+    optimizer = task.optimizer_factory(params=task.parameters())
+    task.log = lambda *a, **k: None
+    task.log_dict = lambda *a, **k: None
+    first = None
+    for _ in range(60):
+        loss = task.training_step(batch, 0)
+        first = first if first is not None else loss.item()
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    task.eval()
+    with torch.no_grad():
+        accuracy = (task(batch["video"], batch["lengths"]).argmax(1) == batch["label"]).float().mean()
+    assert loss.item() < 0.1 * first and accuracy == 1.0
+
+
+def test_mixup_loss_interpolates_between_the_two_labels():
+    task = _task(mixup_alpha=0.4)
+    task.log = lambda *a, **k: None
+    task.log_dict = lambda *a, **k: None
+    torch.manual_seed(1)
+    assert torch.isfinite(task.training_step(_batch(), 0))
+
+
+def test_batch_of_only_unreadable_clips_is_skipped():
+    task = _task()
+    task.log = lambda *a, **k: None
+    assert task.training_step({"skipped": 4}, 0) is None
+
+
+def test_trainer_fit_with_schedule_and_accumulation(tmp_path):
+    batch = _batch()
+    loader = DataLoader([batch] * 4, batch_size=None)
+    task = _task(scheduler=partial(warmup_cosine, warmup_epochs=1.0))
+    trainer = pl.Trainer(max_epochs=2, accumulate_grad_batches=2, gradient_clip_val=1.0, logger=False,
+                         enable_checkpointing=False, enable_progress_bar=False, default_root_dir=tmp_path)
+    trainer.fit(task, loader)
+    assert trainer.global_step == 4
+    assert trainer.lr_scheduler_configs[0].scheduler.get_last_lr()[0] == pytest.approx(0.0, abs=1e-9)
+
+
+def test_warmup_cosine_shape():
+    optimizer = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=1.0)
+    scheduler = warmup_cosine(optimizer, total_steps=10, steps_per_epoch=2, warmup_epochs=1)
+    lrs = []
+    for _ in range(10):
+        lrs.append(optimizer.param_groups[0]["lr"])
+        optimizer.step()
+        scheduler.step()
+    assert lrs[:2] == [0.5, 1.0] and lrs[2] == 1.0 and lrs[-1] < 0.05
+    assert all(a >= b for a, b in zip(lrs[2:], lrs[3:]))
+    with pytest.raises(ValueError, match="warm-up"):
+        warmup_cosine(optimizer, total_steps=4, steps_per_epoch=4, warmup_epochs=1)

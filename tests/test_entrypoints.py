@@ -1,0 +1,68 @@
+"""train.py and eval.py end to end, as a user runs them (subprocesses)."""
+
+import csv
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+TINY = ["data.num_classes=3", "data.clips_per_word={train:6,val:3,test:3}", "data.batch_size=4"]
+
+
+def run(script: str, *args: str, cwd: Path = REPO) -> subprocess.CompletedProcess:
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "WANDB_MODE": "offline", "PYTHONUNBUFFERED": "1"}
+    return subprocess.run([sys.executable, str(REPO / script), *args], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=300)
+
+
+@pytest.fixture(scope="module")
+def trained_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("train")
+    result = run("train.py", *TINY, "trainer.max_epochs=1", f"paths.data_dir={out / 'data'}",
+                 f"hydra.run.dir={out / 'run'}")
+    assert result.returncode == 0, result.stderr[-3000:]
+    return out
+
+
+def test_train_writes_checkpoints_metrics_and_logs(trained_run):
+    run_dir = trained_run / "run"
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert 0.0 <= metrics["test/acc"] <= 1.0 and Path(metrics["best_checkpoint"]).is_file()
+    assert (run_dir / "checkpoints" / "last.ckpt").is_file()
+    assert (run_dir / "csv" / "version_0" / "metrics.csv").is_file()
+    assert (run_dir / ".hydra" / "config.yaml").is_file()
+
+
+def test_eval_rebuilds_the_model_from_the_checkpoint(trained_run, tmp_path):
+    ckpt = trained_run / "run" / "checkpoints" / "last.ckpt"
+    result = run("eval.py", f"ckpt={ckpt}", f"hydra.run.dir={tmp_path}")  # no training overrides repeated
+    assert result.returncode == 0, result.stderr[-3000:]
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    rows = list(csv.DictReader((tmp_path / "predictions.csv").open()))
+    assert metrics["test/num_samples"] == len(rows) == 9
+    assert metrics["test/acc"] == pytest.approx(sum(int(r["correct"]) for r in rows) / len(rows))
+    assert len({r["label"] for r in rows}) == 3
+
+
+def test_debug_trainer_runs_one_batch(tmp_path):
+    result = run("train.py", *TINY, "debug=default", f"paths.data_dir={tmp_path / 'data'}",
+                 f"hydra.run.dir={tmp_path / 'run'}")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "fast_dev_run" in result.stderr + result.stdout
+
+
+def test_clear_errors(tmp_path):
+    missing = run("eval.py", f"ckpt={tmp_path / 'nope.ckpt'}", f"hydra.run.dir={tmp_path / 'e1'}")
+    assert missing.returncode == 1 and "error: checkpoint" in missing.stderr and "nope.ckpt" in missing.stderr
+    corrupt = tmp_path / "corrupt.ckpt"
+    corrupt.write_bytes(b"\x80\x04 not a checkpoint")
+    bad = run("eval.py", f"ckpt={corrupt}", f"hydra.run.dir={tmp_path / 'e2'}")
+    assert bad.returncode == 1 and "unreadable" in bad.stderr and "corrupt.ckpt" in bad.stderr
+    no_data = run("train.py", "data=lrw", f"paths.data_dir={tmp_path / 'nodata'}", f"hydra.run.dir={tmp_path / 'e3'}")
+    assert no_data.returncode == 1 and "does not exist" in no_data.stderr and "preprocess.py" in no_data.stderr
+    unknown = run("train.py", "model=no_such_model", f"hydra.run.dir={tmp_path / 'e4'}")
+    assert unknown.returncode == 1 and "Available options" in unknown.stderr and "small_tcn" in unknown.stderr

@@ -1,0 +1,31 @@
+"""Train a lipreading model: `python train.py [group=option ...] [key=value ...]`.
+
+Examples:
+    python train.py                                   # CPU demo on the synthetic words
+    python train.py model=resnet18_mstcn data=lrw trainer=gpu
+    python train.py -m model/backend=tcn,mstcn,dsmstcn seed=1,2,3
+    python train.py trainer=debug                     # one batch of each stage
+"""
+
+import os
+from pathlib import Path
+
+os.environ.setdefault("LIPREADING_ROOT", str(Path(__file__).resolve().parent))
+
+import hydra  # noqa: E402
+from omegaconf import DictConfig  # noqa: E402
+
+from lipreading.training import train  # noqa: E402
+from lipreading.utils.errors import friendly_errors  # noqa: E402
+
+
+@hydra.main(version_base="1.3", config_path="conf", config_name="train")
+@friendly_errors
+def main(cfg: DictConfig) -> float | None:
+    metrics = train(cfg)
+    # Returned for Hydra sweepers that optimise a value.
+    return metrics.get("test/acc", metrics.get("val/acc"))
+
+
+if __name__ == "__main__":
+    main()
