@@ -38,8 +38,10 @@ from pathlib import Path
 
 import numpy as np
 
+from lipreading.utils.errors import UserError
 
-class ClipError(ValueError):
+
+class ClipError(UserError):
     """A clip file that cannot be read or is malformed; the message names the file."""
 
 

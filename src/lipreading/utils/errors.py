@@ -8,21 +8,23 @@ import os
 import sys
 from typing import Any, Callable, TypeVar
 
-from lipreading.data.clip import ClipError
-
 log = logging.getLogger(__name__)
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-class ConfigError(ValueError):
+class UserError(ValueError):
+    """Base of the errors a user can fix (bad input file, config, checkpoint); printed as one line."""
+
+
+class ConfigError(UserError):
     """A configuration that cannot work (wrong type, impossible combination)."""
 
 
-class CheckpointError(ValueError):
+class CheckpointError(UserError):
     """A checkpoint that is missing, unreadable or does not fit the model."""
 
 
-USER_ERRORS = (ConfigError, CheckpointError, ClipError, FileNotFoundError)
+USER_ERRORS = (UserError, FileNotFoundError)
 
 
 def _user_error(error: BaseException) -> BaseException | None:
