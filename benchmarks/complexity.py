@@ -1,0 +1,106 @@
+"""Parameters, MACs, FLOPs and single-clip CPU latency of every ``conf/model/*.yaml``.
+
+Run: ``python -m benchmarks.complexity`` (``--help`` for options). Each model is composed with
+Hydra's compose API, built for 500 classes and measured on one clip of 29 frames at 88x88, the
+LRW setting. ``FlopCounterMode`` counts a multiply-accumulate as 2 FLOPs; the lipreading papers'
+"FLOPs" are MACs. ResNet-18 + MS-TCN: 10.31 G reported, 10.28 GMACs in the reference code, 9.89 here
+(the reference pads, convolves, then chomps off frames it has computed; the outputs are the same).
+Latency: eval mode, ``torch.inference_mode``, median of repeated runs after warm-up; "fused" is
+the same model after ``torch.fx.experimental.optimization.fuse`` folds each BatchNorm into the
+convolution before it (outputs agree within float rounding).
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import torch
+from hydra import compose, initialize_config_dir
+from hydra.utils import instantiate
+from torch import nn
+from torch.fx.experimental.optimization import fuse
+from torch.utils.flop_counter import FlopCounterMode
+
+CONF = Path(__file__).resolve().parents[1] / "conf"
+
+
+@contextmanager
+def model_composer(num_classes: int) -> Iterator:
+    """Yield ``name -> (model config, module)`` building ``conf/model/<name>.yaml`` for ``num_classes``."""
+    with tempfile.TemporaryDirectory() as tmp:
+        primary = Path(tmp) / "complexity.yaml"
+        primary.write_text(
+            "defaults:\n  - model: null\n  - _self_\n"
+            f"data:\n  num_classes: {num_classes}\nhydra:\n  searchpath:\n    - file://{CONF}\n"
+        )
+        with initialize_config_dir(config_dir=tmp, version_base="1.3"):
+            def build(name: str) -> tuple:
+                cfg = compose("complexity", overrides=[f"model={name}"]).model
+                return cfg, instantiate(cfg)
+
+            yield build
+
+
+def count_flops(model: nn.Module, video: torch.Tensor, lengths: torch.Tensor) -> int:
+    """FLOPs of one forward pass (2 per multiply-accumulate)."""
+    counter = FlopCounterMode(display=False)
+    with counter, torch.inference_mode():
+        model(video, lengths)
+    return counter.get_total_flops()
+
+
+def median_latencies(
+    models: list[nn.Module], video: torch.Tensor, lengths: torch.Tensor, repeats: int
+) -> list[float]:
+    """Median seconds per forward pass of each model, after warm-up.
+
+    The models take turns, so on a shared machine each sees the same background load.
+    """
+    times: list[list[float]] = [[] for _ in models]
+    with torch.inference_mode():
+        for i in range(repeats + 2):
+            for model, samples in zip(models, times):
+                start = time.perf_counter()
+                model(video, lengths)
+                if i >= 2:
+                    samples.append(time.perf_counter() - start)
+    return [statistics.median(samples) for samples in times]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("models", nargs="*", help="conf/model names (default: all)")
+    parser.add_argument("--frames", type=int, default=29)
+    parser.add_argument("--size", type=int, default=88)
+    parser.add_argument("--num-classes", type=int, default=500)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--repeats", type=int, default=10)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    names = args.models or sorted(p.stem for p in (CONF / "model").glob("*.yaml"))
+
+    print(f"One clip of {args.frames}x{args.size}x{args.size}, {args.num_classes} classes, "
+          f"CPU latency with {args.threads} thread(s), torch {torch.__version__}.\n")
+    print("| model | params (M) | GMACs | GFLOPs | CPU latency (ms) | fused conv+BN (ms) |")
+    print("|---|---:|---:|---:|---:|---:|")
+    with model_composer(args.num_classes) as build:
+        for name in names:
+            cfg, model = build(name)
+            model.eval()
+            video = torch.randn(1, cfg.frontend.get("in_channels", 1), args.frames, args.size, args.size)
+            lengths = torch.tensor([args.frames])
+            params = sum(p.numel() for p in model.parameters())
+            flops = count_flops(model, video, lengths)
+            latency, fused = median_latencies([model, fuse(model)], video, lengths, args.repeats)
+            print(f"| {name} | {params / 1e6:.2f} | {flops / 2e9:.2f} | {flops / 1e9:.2f} "
+                  f"| {latency * 1e3:.0f} | {fused * 1e3:.0f} |", flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,67 @@
+"""Every published composition has exactly the reference's parameter count.
+
+Reference counts: the original code (github.com/mpc001/Lipreading_using_TCN, ``lipreading/model.py``
+built from ``configs/lrw_*.json``), measured for LRW (500 classes) and LRW-1000 (1000 classes).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_dir
+from hydra.utils import instantiate
+from torch import nn
+
+CONF = Path(__file__).resolve().parents[2] / "conf"
+
+REFERENCE_PARAMS = {  # model config -> {num_classes: parameters}
+    "resnet18_mstcn": {500: 36_361_396, 1000: 36_745_896},
+    "shufflenet_dsmstcn": {500: 9_264_200, 1000: 9_648_700},
+    "shufflenet_tcn": {500: 3_821_664, 1000: 3_950_164},
+    "shufflenet0.5_tcn": {500: 2_909_852, 1000: 3_038_352},
+}
+FRONTEND_PARAMS = {  # as each frontend YAML sets it: ResNet-18 with Swish, ShuffleNet stems with PReLU
+    "resnet18": 11_182_784,
+    "shufflenet_v2_0.5": 347_048,
+    "shufflenet_v2_1.0": 1_258_860,
+    "shufflenet_v2_1.5": 2_483_880,
+    "shufflenet_v2_2.0": 5_350_252,
+}
+
+
+def count(module: nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters())
+
+
+@pytest.fixture(scope="module")
+def compose_model(tmp_path_factory):
+    """Compose overrides of ``model`` from conf/ under a throw-away primary config (500 classes)."""
+    primary = tmp_path_factory.mktemp("conf") / "primary.yaml"
+    primary.write_text(
+        "defaults:\n  - model: shufflenet_tcn\n  - _self_\n"
+        f"data:\n  num_classes: 500\nhydra:\n  searchpath:\n    - file://{CONF}\n"
+    )
+    with initialize_config_dir(config_dir=str(primary.parent), version_base="1.3"):
+        yield lambda *overrides: compose("primary", overrides=list(overrides))
+
+
+@pytest.mark.parametrize("num_classes", [500, 1000])
+@pytest.mark.parametrize("name", REFERENCE_PARAMS)
+def test_published_models_match_the_reference_count(compose_model, name: str, num_classes: int) -> None:
+    cfg = compose_model(f"model={name}", f"data.num_classes={num_classes}")
+    model = instantiate(cfg.model)
+    assert model.head.out_features == num_classes
+    assert count(model) == REFERENCE_PARAMS[name][num_classes]
+
+
+@pytest.mark.parametrize("name", FRONTEND_PARAMS)
+def test_every_frontend_config_instantiates_with_its_count(compose_model, name: str) -> None:
+    frontend = instantiate(compose_model(f"model/frontend={name}").model.frontend)
+    assert count(frontend) == FRONTEND_PARAMS[name]
+
+
+@pytest.mark.parametrize("name", ["tcn", "mstcn", "dsmstcn"])
+def test_every_backend_config_is_a_factory_of_input_dim(compose_model, name: str) -> None:
+    backend = instantiate(compose_model(f"model/backend={name}").model.backend)(input_dim=1024)
+    assert backend.output_dim == {"tcn": 256}.get(name, 768)
