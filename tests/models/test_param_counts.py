@@ -20,13 +20,19 @@ REFERENCE_PARAMS = {  # model config -> {num_classes: parameters}
     "shufflenet_dsmstcn": {500: 9_264_200, 1000: 9_648_700},
     "shufflenet_tcn": {500: 3_821_664, 1000: 3_950_164},
     "shufflenet0.5_tcn": {500: 2_909_852, 1000: 3_038_352},
+    "resnet18_dctcn": {500: 52_548_532, 1000: 53_381_032},  # lrw_resnet18_dctcn.json
 }
+# With data.use_boundary=true the backend's first 1x1 conv takes one more input channel (512 weights):
+# the reference's lrw_resnet18_dctcn_boundary.json.
+REFERENCE_BOUNDARY_PARAMS = {"resnet18_dctcn": 52_549_044}
 FRONTEND_PARAMS = {  # as each frontend YAML sets it: ResNet-18 with Swish, ShuffleNet stems with PReLU
     "resnet18": 11_182_784,
     "shufflenet_v2_0.5": 347_048,
     "shufflenet_v2_1.0": 1_258_860,
     "shufflenet_v2_1.5": 2_483_880,
     "shufflenet_v2_2.0": 5_350_252,
+    "efficientnetv2_t": 2_703_052,  # no reference code: EfficientNetV2-S stages at width 0.5 / depth 0.5
+    "efficientnetv2_l": 20_182_720,  # the full EfficientNetV2-S trunk
 }
 
 
@@ -61,7 +67,17 @@ def test_every_frontend_config_instantiates_with_its_count(compose_model, name: 
     assert count(frontend) == FRONTEND_PARAMS[name]
 
 
-@pytest.mark.parametrize("name", ["tcn", "mstcn", "dsmstcn"])
+BACKEND_OUTPUT_DIMS = {"tcn": 256, "mstcn": 768, "dsmstcn": 768, "dctcn": 1664, "transformer": 256,
+                       "transformer_tcn": 256, "bigru": 2048, "bilstm": 1024}
+
+
+@pytest.mark.parametrize("name", BACKEND_OUTPUT_DIMS)
 def test_every_backend_config_is_a_factory_of_input_dim(compose_model, name: str) -> None:
     backend = instantiate(compose_model(f"model/backend={name}").model.backend)(input_dim=1024)
-    assert backend.output_dim == {"tcn": 256}.get(name, 768)
+    assert backend.output_dim == BACKEND_OUTPUT_DIMS[name]
+
+
+@pytest.mark.parametrize("name", REFERENCE_BOUNDARY_PARAMS)
+def test_boundary_input_adds_the_references_count(compose_model, name: str) -> None:
+    model = instantiate(compose_model(f"model={name}", "+data.use_boundary=true").model)
+    assert model.use_boundary and count(model) == REFERENCE_BOUNDARY_PARAMS[name]

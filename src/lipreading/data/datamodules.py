@@ -9,9 +9,10 @@ import pytorch_lightning as pl
 import torch
 from torch.utils.data import DataLoader
 
+from lipreading.data.loaders import ResumableLoader
 from lipreading.data.synthetic import default_vocabulary, generate_word_dataset
-from lipreading.utils.errors import ConfigError
 from lipreading.data.word_clips import WordClipDataset, collate_clips, scan_word_clips
+from lipreading.utils.errors import ConfigError
 
 VideoTransform = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
@@ -22,6 +23,7 @@ class WordDataModule(pl.LightningDataModule):
     ``vocabulary`` lists the words (class ``i`` is ``vocabulary[i]``); ``None`` takes the
     sorted folder names under ``root``. Batches carry uint8 video; the transforms run on
     the training device after transfer (:meth:`on_after_batch_transfer`).
+    Batches carry the per-frame word ``boundary`` (B, T) only with ``use_boundary``.
     """
 
     def __init__(
@@ -36,6 +38,7 @@ class WordDataModule(pl.LightningDataModule):
         num_workers: int = 0,
         preload: bool = False,
         setup_hint: str = "",
+        use_boundary: bool = False,
     ) -> None:
         super().__init__()
         self.root = Path(root)
@@ -47,6 +50,7 @@ class WordDataModule(pl.LightningDataModule):
         self.num_workers = num_workers
         self.preload = preload
         self.setup_hint = setup_hint
+        self.use_boundary = use_boundary
         self.datasets: dict[str, WordClipDataset] = {}
         # The split that `trainer.predict` runs over (eval.py sets it from its `split` option).
         self.predict_split = "test"
@@ -83,20 +87,32 @@ class WordDataModule(pl.LightningDataModule):
             raise FileNotFoundError(f"{self.root}: no '{split}' clips found (*.npz under WORD/{split}/)")
         self.datasets[split] = WordClipDataset(items, preload=self.preload)
 
-    def dataloader(self, split: str, shuffle: bool = False) -> DataLoader:
-        """A loader over ``split`` (set up first); shuffled training batches drop the last partial one."""
+    def dataloader(self, split: str) -> DataLoader:
+        """An evaluation loader over ``split`` (set up first): fixed order, every clip."""
         return DataLoader(
             self.datasets[split],
-            batch_size=self.batch_size if shuffle else self.eval_batch_size,
-            shuffle=shuffle,
-            drop_last=shuffle,
+            batch_size=self.eval_batch_size,
+            num_workers=self.num_workers,
+            persistent_workers=self.num_workers > 0,
+            collate_fn=collate_clips,
+            generator=torch.Generator(),
+        )
+
+    def train_dataloader(self) -> DataLoader:
+        if len(self.datasets["train"]) < self.batch_size:
+            raise ConfigError(
+                f"{self.root}: the training split has {len(self.datasets['train'])} clips, fewer than one batch "
+                f"(data.batch_size={self.batch_size}); lower data.batch_size or add data"
+            )
+        # Seeded from the run's seed (pl.seed_everything), resumable mid-epoch.
+        return ResumableLoader(
+            self.datasets["train"],
+            batch_size=self.batch_size,
+            seed=torch.initial_seed() % 2**31,
             num_workers=self.num_workers,
             persistent_workers=self.num_workers > 0,
             collate_fn=collate_clips,
         )
-
-    def train_dataloader(self) -> DataLoader:
-        return self.dataloader("train", shuffle=True)
 
     def val_dataloader(self) -> DataLoader:
         return self.dataloader("val")
@@ -113,6 +129,8 @@ class WordDataModule(pl.LightningDataModule):
         training = self.trainer is not None and self.trainer.training
         transform = self.train_transform if training else self.eval_transform
         batch["video"] = transform(batch["video"], batch["lengths"])
+        if not self.use_boundary:
+            batch.pop("boundary", None)
         return batch
 
 

@@ -22,6 +22,10 @@ class WordClassifierNet(nn.Module):
     takes ``input_dim=D`` and returns a module mapping ``(B, T, D), lengths`` to
     ``(B, T, D')``. The clip's logits come from the mean of the backend's outputs over its
     valid frames, as in the reference implementation (``_average_batch``).
+
+    With ``use_boundary`` the per-frame word-boundary indicator (1 inside the target word) is
+    appended to the frame features as one more channel, so the backend gets ``input_dim = D + 1``
+    (the reference's ``use_boundary``; Ma et al., ICASSP 2022: 92.1% on LRW with DC-TCN).
     """
 
     def __init__(
@@ -30,20 +34,32 @@ class WordClassifierNet(nn.Module):
         backend: Callable[..., nn.Module],
         num_classes: int,
         dropout: float = 0.0,
+        use_boundary: bool = False,
     ) -> None:
         super().__init__()
         self.frontend = frontend
-        self.backend = backend(input_dim=frontend.output_dim)
+        self.use_boundary = use_boundary
+        self.backend = backend(input_dim=frontend.output_dim + int(use_boundary))
         self.dropout = nn.Dropout(dropout)
         self.head = nn.Linear(self.backend.output_dim, num_classes)
         self.num_classes = num_classes
 
-    def forward(self, video: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    def forward(
+        self, video: torch.Tensor, lengths: torch.Tensor, boundary: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        if (boundary is not None) != self.use_boundary:
+            given = "given" if boundary is not None else "not given"
+            raise ValueError(
+                f"The network was built with use_boundary={self.use_boundary} but was {given} a boundary; "
+                "set data.use_boundary (the model config follows it) so that batches and network agree."
+            )
         # Zero the padded frames, so that a temporal convolution sees at a clip's end exactly
         # the zeros it would see if the clip were alone (padding never changes a result).
         valid = torch.arange(video.shape[2], device=video.device)[None, :] < lengths[:, None]
         video = video * valid[:, None, :, None, None].to(video.dtype)
         features = self.frontend(video)  # (B, C, T, H, W) -> (B, T, D)
+        if boundary is not None:
+            features = torch.cat([features, boundary[..., None].to(features.dtype)], -1)  # -> (B, T, D + 1)
         features = self.backend(features, lengths)  # (B, T, D) -> (B, T, D')
         pooled = masked_mean(features, lengths)  # (B, T, D') -> (B, D')
         return self.head(self.dropout(pooled))  # (B, num_classes) logits

@@ -76,8 +76,32 @@ def _padding(kernel_size: int, dilation: int, causal: bool) -> tuple[int, int]:
     return left, total - left
 
 
+class TemporalSqueezeExcite(nn.Module):
+    """Channel gates from the mean over a clip's valid frames: x * sigmoid(W2 swish(W1 mean(x))).
+
+    The DC-TCN's squeeze-and-excitation (Hu et al., CVPR 2018), the reference's ``SELayer``
+    (``lipreading/models/se_module.py``: bias-free linears, Swish). NOTE: the reference averages
+    over every frame, padding included; we average over the valid frames only, so that padding
+    never changes a clip's result.
+    """
+
+    def __init__(self, channels: int, reduction: int = 16) -> None:
+        super().__init__()
+        hidden = max(1, channels // reduction)
+        self.fc1 = nn.Linear(channels, hidden, bias=False)
+        self.fc2 = nn.Linear(hidden, channels, bias=False)
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        mean = (x * mask).sum(-1) / mask.sum(-1).clamp(min=1)  # (B, C, T), (B, 1, T) -> (B, C)
+        gate = torch.sigmoid(self.fc2(F.silu(self.fc1(mean))))
+        return x * gate[..., None]  # (B, C) -> (B, C, 1) broadcast over time
+
+
 class MultiscaleTemporalBlock(nn.Module):
     """Two rounds of parallel branches (one per kernel size, concatenated) and a residual.
+
+    With ``squeeze_excitation`` each first-round branch sees the input through its own
+    :class:`TemporalSqueezeExcite` gate, as in the DC-TCN's dense layers (``_ConvBatchChompRelu``).
 
     NOTE: the reference pads both sides by (k-1)*d, applies BN, then chomps (k-1)*d/2 frames off
     each end; we pad (k-1)*d/2 per side instead. Eval outputs are identical; in training the BN
@@ -94,12 +118,16 @@ class MultiscaleTemporalBlock(nn.Module):
         activation: str,
         depthwise_separable: bool,
         causal: bool,
+        squeeze_excitation: bool = False,
     ) -> None:
         super().__init__()
         if out_dim % len(kernel_sizes):
             raise ValueError(f"Block width {out_dim} must divide evenly among kernels {tuple(kernel_sizes)}.")
         unit = SeparableTemporalConv if depthwise_separable else TemporalConv
         branch_dim = out_dim // len(kernel_sizes)
+        self.gates0 = (
+            nn.ModuleList(TemporalSqueezeExcite(in_dim) for _ in kernel_sizes) if squeeze_excitation else None
+        )
         self.branches0 = nn.ModuleList(
             unit(in_dim, branch_dim, k, dilation, activation, causal) for k in kernel_sizes
         )
@@ -110,12 +138,14 @@ class MultiscaleTemporalBlock(nn.Module):
         self.dropout1 = nn.Dropout(dropout)
         # NOTE: the reference's test for a residual projection is `in_dim // num_branches != out_dim`,
         # so every multi-branch block (even 768 -> 768) gets a 1x1 conv; kept for parameter parity.
-        project = in_dim // len(kernel_sizes) != out_dim
+        # (A block whose input is wider than its output, as in the DC-TCN's dense layers, always projects.)
+        project = in_dim != out_dim or in_dim // len(kernel_sizes) != out_dim
         self.residual = nn.Conv1d(in_dim, out_dim, 1) if project else nn.Identity()
         self.act = make_activation(activation, out_dim)
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        out = torch.cat([branch(x, mask) for branch in self.branches0], 1)  # (B, C_in, T) -> (B, C_out, T)
+        inputs = [x] * len(self.branches0) if self.gates0 is None else [gate(x, mask) for gate in self.gates0]
+        out = torch.cat([branch(xi, mask) for branch, xi in zip(self.branches0, inputs)], 1)  # (B, C_in, T) -> (B, C_out, T)
         out = self.dropout0(out)
         out = torch.cat([branch(out, mask) for branch in self.branches1], 1)  # (B, C_out, T)
         out = self.dropout1(out)
