@@ -15,6 +15,7 @@ os.environ.setdefault("LIPREADING_ROOT", str(Path(__file__).resolve().parent))
 import hydra  # noqa: E402
 from omegaconf import DictConfig  # noqa: E402
 
+from lipreading.staged import train_stages  # noqa: E402
 from lipreading.training import train  # noqa: E402
 from lipreading.utils.errors import friendly_errors  # noqa: E402
 
@@ -22,9 +23,10 @@ from lipreading.utils.errors import friendly_errors  # noqa: E402
 @hydra.main(version_base="1.3", config_path="conf", config_name="train")
 @friendly_errors
 def main(cfg: DictConfig) -> float | None:
-    metrics = train(cfg)
-    # Returned for Hydra sweepers that optimise a value.
-    return metrics.get("test/acc", metrics.get("val/acc"))
+    # An experiment with `stages` (e.g. experiment=av_synthetic_words) trains them in order.
+    metrics = train_stages(cfg) if cfg.get("stages") else train(cfg)
+    # Returned for Hydra sweepers that optimise a value (test/acc for words, test/cer for sentences).
+    return metrics.get("objective")
 
 
 if __name__ == "__main__":

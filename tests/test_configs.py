@@ -7,17 +7,37 @@ import pytest
 import pytorch_lightning as pl
 import torch
 
+from lipreading.data.tokenizer import CharTokenizer
 from lipreading.training import build_task, instantiate_group
+from lipreading.utils.errors import ConfigError
+from lipreading.utils.errors import _user_error as first_user_error
 from tests.conftest import CONF
+from tests.helpers.teachers import write_teacher
 
 
 def _options(group: str) -> list[str]:
     return sorted(p.stem for p in (CONF / group).glob("*.yaml"))
 
 
+def _is_sentence_model(cfg) -> bool:
+    return cfg.model._target_.endswith("Seq2SeqNet")
+
+
+def _sentence_tokenizer() -> CharTokenizer:
+    """Stands in for the tokenizer that training builds from the transcripts (16 characters)."""
+    return CharTokenizer(list("我们今天在学校习唇语识别上课他她"))
+
+
 @pytest.mark.parametrize("model", _options("model"))
 def test_model_configs_build_and_run(compose_train, model):
     cfg = compose_train(f"model={model}", "data.num_classes=20")
+    if _is_sentence_model(cfg):  # sentence models: vocabulary from the tokenizer, seq2seq task
+        cfg = compose_train(f"model={model}", "data=synthetic_sentences", "task=seq2seq")
+        task = build_task(cfg, _sentence_tokenizer())
+        assert task.net.vocab_size == len(_sentence_tokenizer())
+        if model.startswith("small"):
+            assert len(task.transcribe(torch.randn(2, 1, 29, 44, 44), torch.tensor([29, 17]))) == 2
+        return
     task = build_task(cfg)
     assert task.net.num_classes == 20
     if model.startswith("small"):
@@ -30,7 +50,10 @@ def test_data_configs_instantiate(compose_train, data):
     cfg = compose_train(f"data={data}")
     datamodule = hydra.utils.instantiate(cfg.data)
     assert isinstance(datamodule, pl.LightningDataModule)
-    assert datamodule.num_classes == cfg.data.num_classes
+    if "num_classes" in cfg.data:
+        assert datamodule.num_classes == cfg.data.num_classes
+    else:  # sentence data: the vocabulary is the tokenizer's, built from the training transcripts
+        assert hasattr(type(datamodule), "tokenizer")
 
 
 @pytest.mark.parametrize("trainer", _options("trainer"))
@@ -62,9 +85,25 @@ def test_logger_configs_instantiate(compose_train, logger, monkeypatch):
 
 
 @pytest.mark.parametrize("experiment", _options("experiment"))
-def test_experiment_configs_compose(compose_train, experiment):
+def test_experiment_configs_compose(compose_train, experiment, tmp_path):
     cfg = compose_train(f"experiment={experiment}")
-    assert build_task(cfg) is not None
+    if cfg.distill:  # distillation recipes name their teacher on the command line
+        vocabulary = [f"w{i}" for i in range(cfg.data.num_classes)]
+        teacher = write_teacher(tmp_path / "teacher.ckpt", vocabulary)
+        cfg = compose_train(f"experiment={experiment}", f"distill.teacher.checkpoint={teacher}")
+    assert build_task(cfg, _sentence_tokenizer() if _is_sentence_model(cfg) else None) is not None
+
+
+@pytest.mark.parametrize("distill", _options("distill"))
+def test_distill_configs_compose_and_need_a_teacher(compose_train, distill):
+    cfg = compose_train(f"distill={distill}")
+    if not cfg.distill:
+        assert type(build_task(cfg)).__name__ == "WordClassificationTask"
+        return
+    with pytest.raises(Exception) as info:
+        build_task(cfg)
+    assert isinstance(first_user_error(info.value), ConfigError)
+    assert "distill.teacher.checkpoint" in str(first_user_error(info.value))
 
 
 def test_unknown_option_lists_the_valid_ones(compose_train):

@@ -9,11 +9,15 @@ from typing import Any
 
 import hydra
 import pytorch_lightning as pl
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf, open_dict
 from pytorch_lightning.callbacks import Callback
 from pytorch_lightning.loggers import Logger
 
+from lipreading.callbacks.exact_resume import ExactResume
 from lipreading.callbacks.run_metadata import RunMetadata
+from lipreading.utils.resume import resolve_ckpt_path
+from lipreading.utils.validation import validate_training_config
+from lipreading.utils.errors import ConfigError
 from lipreading.utils.io import atomic_write_json
 
 log = logging.getLogger(__name__)
@@ -26,10 +30,104 @@ def instantiate_group(group: DictConfig | None) -> list[Any]:
     return [hydra.utils.instantiate(conf) for conf in group.values() if conf and "_target_" in conf]
 
 
-def build_task(cfg: DictConfig) -> pl.LightningModule:
-    """The LightningModule of ``cfg.task`` around the network of ``cfg.model``."""
-    net = hydra.utils.instantiate(cfg.model)
-    return hydra.utils.instantiate(cfg.task, net=net)
+def build_task(cfg: DictConfig, tokenizer: Any | None = None) -> pl.LightningModule:
+    """The LightningModule of ``cfg.task`` around the network of ``cfg.model``.
+
+    Sentence models take their vocabulary size from ``tokenizer`` (built from the training
+    transcripts, or read from a checkpoint), which their task receives too.
+
+    ``cfg.distill`` (empty for ``distill=none``) makes it a distillation task: its ``_target_``
+    replaces the task's class and its keys (teacher, alpha, temperature) join the task's.
+    """
+    cfg = with_student_model(cfg)
+    task_cfg = cfg.task.copy()
+    OmegaConf.set_struct(task_cfg, False)  # the distillation keys are new to the task
+    task_cfg = OmegaConf.merge(task_cfg, cfg.get("distill") or {})
+    with open_dict(task_cfg):
+        task_cfg.pop("born_again", None)  # consumed by with_student_model
+    if tokenizer is not None:
+        net = hydra.utils.instantiate(cfg.model, vocab_size=len(tokenizer))
+        return hydra.utils.instantiate(task_cfg, net=net, tokenizer=tokenizer)
+    net = hydra.utils.instantiate(cfg.model, **unused_streams(cfg))
+    return hydra.utils.instantiate(task_cfg, net=net)
+
+
+# The frontends of an audio-visual model (AudioVisualWordNet) that each modality uses.
+STREAM_FRONTENDS = {"video": ("video_frontend",), "audio": ("audio_frontend",), "av": ("video_frontend", "audio_frontend")}
+
+
+def unused_streams(cfg: DictConfig) -> dict[str, None]:
+    """``{frontend: None}`` for the frontends of a two-stream model that ``cfg.modality`` leaves out
+    (they are then not built); ``{}`` for single-stream models."""
+    model = cfg.model
+    if "video_frontend" not in model or "audio_frontend" not in model:
+        return {}
+    used = STREAM_FRONTENDS[cfg.get("modality") or "video"]
+    return {name: None for name in ("video_frontend", "audio_frontend") if name not in used}
+
+
+def load_stream_weights(net: Any, init_from: dict[str, str | None]) -> None:
+    """Initialise the audio / video frontend of ``net`` from the frontend of another run's checkpoint.
+
+    ``init_from = {"audio": PATH, "video": PATH}`` (either may be None). A video checkpoint may be
+    a video-only model of the zoo (its ``frontend``) or an audio-visual model (its ``video_frontend``).
+    """
+    from lipreading.evaluation import load_checkpoint  # evaluation imports this module
+    from lipreading.utils.errors import CheckpointError
+
+    for stream, path in init_from.items():
+        if not path:
+            continue
+        target = getattr(net, f"{stream}_frontend", None)
+        if target is None:
+            raise ConfigError(f"init_from.{stream}={path}: the model has no {stream} frontend (modality={net.modality})")
+        state = load_checkpoint(path)["state_dict"]
+        prefixes = [f"net.{stream}_frontend."] + (["net.frontend."] if stream == "video" else [])
+        prefix = next((p for p in prefixes if any(k.startswith(p) for k in state)), None)
+        if prefix is None:
+            raise CheckpointError(f"init_from.{stream}={path} holds no {stream} frontend (no {' or '.join(prefixes)}* weights)")
+        try:
+            target.load_state_dict({k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)})
+        except RuntimeError as e:
+            raise CheckpointError(
+                f"init_from.{stream}={path}: its {stream} frontend does not match this model's: {str(e).splitlines()[0]} "
+                f"(train both stages with the same model config)"
+            ) from e
+        log.info("initialised the %s frontend from %s", stream, path)
+
+
+def objective(metrics: dict[str, Any], cfg: DictConfig) -> float | None:
+    """The run's headline figure: the checkpoint's monitored metric on the test split (else val).
+
+    ``test/acc`` for word models, ``test/cer`` for sentence models: what a Hydra sweeper
+    optimises (in the direction of the checkpoint callback's ``mode``).
+    """
+    monitor = OmegaConf.select(cfg, "callbacks.model_checkpoint.monitor", default=None) or "val/acc"
+    name = monitor.split("/", 1)[-1]
+    value = metrics.get(f"test/{name}", metrics.get(f"val/{name}"))
+    return None if value is None else float(value)
+
+
+def with_student_model(cfg: DictConfig) -> DictConfig:
+    """``cfg``, with the teacher checkpoint's model config as ``model`` under ``distill=born_again``."""
+    if not (cfg.get("distill") or {}).get("born_again"):
+        return cfg
+    from lipreading.teachers import teacher_model_config  # imports evaluation, which imports this module
+
+    cfg = cfg.copy()
+    cfg.model = teacher_model_config(cfg.distill.teacher.checkpoint)
+    return cfg
+
+
+def checkpoint_config(config: dict[str, Any]) -> dict[str, Any]:
+    """The config stored in checkpoints: a distilled student is stored as a plain run of its task.
+
+    So ``eval.py``, ``evaluation.restore_task`` and a next born-again generation rebuild it without
+    its teacher (no chain of teachers to load); ``distilled_from`` keeps the distillation settings.
+    """
+    if not config.get("distill"):
+        return config
+    return {**config, "distill": {}, "distilled_from": config["distill"]}
 
 
 def build_trainer(cfg: DictConfig, extra_callbacks: list[Callback] = ()) -> pl.Trainer:
@@ -40,16 +138,25 @@ def build_trainer(cfg: DictConfig, extra_callbacks: list[Callback] = ()) -> pl.T
 
 def train(cfg: DictConfig) -> dict[str, float]:
     """Train (and test) as ``cfg`` says; return the final metrics, also saved as metrics.json."""
+    validate_training_config(cfg)
     pl.seed_everything(cfg.seed, workers=True)
     output_dir = Path(cfg.paths.output_dir)
-    config = OmegaConf.to_container(cfg, resolve=True)
+    cfg = with_student_model(cfg)
+    config = checkpoint_config(OmegaConf.to_container(cfg, resolve=True))
+    ckpt_path = resolve_ckpt_path(
+        cfg.get("resume"), cfg.get("ckpt_path"), output_dir, output_dir.parent
+    )
     datamodule = hydra.utils.instantiate(cfg.data)
-    task = build_task(cfg)
-    trainer = build_trainer(cfg, [RunMetadata(config)])
+    # Sentence data: the tokenizer is built from the training transcripts (after generation).
+    tokenizer = datamodule.tokenizer if hasattr(datamodule, "tokenizer") else None
+    task = build_task(cfg, tokenizer)
+    if ckpt_path is None and any((cfg.get("init_from") or {}).values()):
+        load_stream_weights(task.net, OmegaConf.to_container(cfg.init_from, resolve=True))
+    trainer = build_trainer(cfg, [RunMetadata(config, str(output_dir)), ExactResume()])
     log.info("model: %s parameters", f"{sum(p.numel() for p in task.parameters()):,}")
 
     start = time.perf_counter()
-    trainer.fit(task, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
+    trainer.fit(task, datamodule=datamodule, ckpt_path=ckpt_path)
     metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
     metrics["train_seconds"] = time.perf_counter() - start
 
@@ -59,6 +166,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
         metrics.update({k: float(v) for k, v in results[0].items()})
         metrics["best_checkpoint"] = best
     metrics["total_seconds"] = time.perf_counter() - start
+    metrics["objective"] = objective(metrics, cfg)
     atomic_write_json(output_dir / "metrics.json", metrics)
     log.info("metrics: %s", metrics)
     return metrics

@@ -81,3 +81,19 @@ def test_warmup_cosine_shape():
     assert all(a >= b for a, b in zip(lrs[2:], lrs[3:]))
     with pytest.raises(ValueError, match="warm-up"):
         warmup_cosine(optimizer, total_steps=4, steps_per_epoch=4, warmup_epochs=1)
+
+
+def test_nonfinite_loss_skips_the_step_then_stops_the_run():
+    from lipreading.tasks.guards import NonFiniteLossError
+
+    task = _task(max_nonfinite_steps=3)
+    task.log = lambda *a, **k: None
+    task.log_dict = lambda *a, **k: None
+    bad = {**_batch(), "video": torch.full((8, 1, 12, 24, 24), float("nan"))}
+    before = [p.detach().clone() for p in task.parameters()]
+    assert task.training_step(bad, 0) is None and task.training_step(bad, 1) is None
+    assert torch.isfinite(task.training_step(_batch(), 2)), "a finite loss resets the count"
+    assert task.training_step(bad, 3) is None and task.training_step(bad, 4) is None
+    with pytest.raises(NonFiniteLossError, match="3 consecutive steps"):
+        task.training_step(bad, 5)
+    assert all(torch.equal(a, b) for a, b in zip(before, task.parameters())), "no update was made"

@@ -11,8 +11,21 @@ from torch import nn
 from torchmetrics import MetricCollection
 from torchmetrics.classification import MulticlassAccuracy
 
+from lipreading.tasks.guards import NonFiniteGuard
+
 OptimizerFactory = Callable[..., torch.optim.Optimizer]
 SchedulerFactory = Callable[..., torch.optim.lr_scheduler.LRScheduler]
+# Mixup of a batch: the weight of each clip's own content and the permutation giving its partner.
+Mixup = tuple[float, torch.Tensor]
+
+
+def mixed_loss(loss_of: Callable[[Any], torch.Tensor], mixup: Mixup | None) -> torch.Tensor:
+    """``loss_of(index)`` with the targets of the batch (``index`` selects them); under mixup, the
+    lambda-weighted sum of the losses against each clip's own and its partner's targets."""
+    if mixup is None:
+        return loss_of(slice(None))
+    lam, perm = mixup
+    return lam * loss_of(slice(None)) + (1 - lam) * loss_of(perm)
 
 
 class WordClassificationTask(pl.LightningModule):
@@ -30,6 +43,7 @@ class WordClassificationTask(pl.LightningModule):
         scheduler: SchedulerFactory | None = None,
         label_smoothing: float = 0.0,
         mixup_alpha: float = 0.0,
+        max_nonfinite_steps: int = 5,
     ) -> None:
         super().__init__()
         self.net = net
@@ -37,6 +51,7 @@ class WordClassificationTask(pl.LightningModule):
         self.scheduler_factory = scheduler
         self.label_smoothing = label_smoothing
         self.mixup_alpha = mixup_alpha
+        self.nonfinite = NonFiniteGuard(max_nonfinite_steps)
         num_classes = net.num_classes
         top5 = min(5, num_classes)
         metrics = MetricCollection({
@@ -48,8 +63,17 @@ class WordClassificationTask(pl.LightningModule):
             f"{stage}_metrics": metrics.clone(prefix=f"{stage}/") for stage in ("train", "val", "test")
         })
 
-    def forward(self, video: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        return self.net(video, lengths)
+    def forward(
+        self,
+        video: torch.Tensor,
+        lengths: torch.Tensor,
+        boundary: torch.Tensor | None = None,
+        audio: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        # The word boundary and the audio reach the net only when the batches carry them
+        # (data.use_boundary, data.modality).
+        extra = {} if audio is None else {"audio": audio}
+        return self.net(video, lengths, **extra) if boundary is None else self.net(video, lengths, boundary, **extra)
 
     def _loss(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         return F.cross_entropy(logits.float(), labels, label_smoothing=self.label_smoothing)
@@ -58,27 +82,47 @@ class WordClassificationTask(pl.LightningModule):
         self.log("train/skipped_clips", float(batch["skipped"]), on_step=False, on_epoch=True, reduce_fx="sum")
         if "video" not in batch:
             return None
-        video, labels, lengths = batch["video"], batch["label"], batch["lengths"]
-        if self.mixup_alpha > 0:
-            lam = float(torch.distributions.Beta(self.mixup_alpha, self.mixup_alpha).sample())
-            perm = torch.randperm(video.shape[0], device=video.device)
+        video, labels, lengths, boundary = batch["video"], batch["label"], batch["lengths"], batch.get("boundary")
+        audio = batch.get("audio")
+        mixup = self._sample_mixup(len(labels), video.device)
+        if mixup is not None:
+            lam, perm = mixup
             # Both clips of a mixed pair keep their own frames: mix over the longer length.
             video = lam * video + (1 - lam) * video[perm]
             lengths = torch.maximum(lengths, lengths[perm])
-            logits = self(video, lengths)
-            loss = lam * self._loss(logits, labels) + (1 - lam) * self._loss(logits, labels[perm])
-        else:
-            logits = self(video, lengths)
-            loss = self._loss(logits, labels)
+            if boundary is not None:  # mixed like the video: a soft indicator
+                boundary = lam * boundary + (1 - lam) * boundary[perm]
+            if audio is not None:
+                audio = lam * audio + (1 - lam) * audio[perm]
+        logits = self(video, lengths, boundary, audio)
+        losses = self.training_losses(logits, batch, mixup)
+        if not self.nonfinite.is_finite(losses["loss"], self.global_step):
+            self.log("train/nonfinite_steps", float(self.nonfinite.total), on_step=True, on_epoch=False)
+            return None
         self.metrics["train_metrics"].update(logits.detach(), labels)
-        self.log("train/loss", loss, on_step=True, on_epoch=True, prog_bar=True, batch_size=len(labels))
+        for name, value in losses.items():
+            self.log(f"train/{name}", value, on_step=True, on_epoch=True, prog_bar=name == "loss",
+                     batch_size=len(labels))
         self.log_dict(self.metrics["train_metrics"], on_step=False, on_epoch=True, batch_size=len(labels))
-        return loss
+        return losses["loss"]
+
+    def training_losses(
+        self, logits: torch.Tensor, batch: dict[str, Any], mixup: Mixup | None
+    ) -> dict[str, torch.Tensor]:
+        """The loss to optimise (key ``loss``) and its parts; each is logged as ``train/<key>``."""
+        labels = batch["label"]
+        return {"loss": mixed_loss(lambda index: self._loss(logits, labels[index]), mixup)}
+
+    def _sample_mixup(self, batch_size: int, device: torch.device) -> Mixup | None:
+        if self.mixup_alpha <= 0:
+            return None
+        lam = float(torch.distributions.Beta(self.mixup_alpha, self.mixup_alpha).sample())
+        return lam, torch.randperm(batch_size, device=device)
 
     def _eval_step(self, batch: dict[str, Any], stage: str) -> None:
         if "video" not in batch:
             return
-        logits = self(batch["video"], batch["lengths"])
+        logits = self(batch["video"], batch["lengths"], batch.get("boundary"), batch.get("audio"))
         loss = self._loss(logits, batch["label"])
         self.metrics[f"{stage}_metrics"].update(logits, batch["label"])
         self.log(f"{stage}/loss", loss, prog_bar=stage == "val", batch_size=len(batch["label"]))
@@ -91,7 +135,7 @@ class WordClassificationTask(pl.LightningModule):
         self._eval_step(batch, "test")
 
     def predict_step(self, batch: dict[str, Any], batch_idx: int) -> dict[str, Any]:
-        logits = self(batch["video"], batch["lengths"])
+        logits = self(batch["video"], batch["lengths"], batch.get("boundary"), batch.get("audio"))
         return {"log_probs": logits.float().log_softmax(-1), "label": batch["label"], "path": batch["path"]}
 
     def configure_optimizers(self) -> Any:

@@ -1,0 +1,1 @@
+"""Sequence decoders for sentence lipreading and the searches that drive them."""

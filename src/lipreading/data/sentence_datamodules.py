@@ -1,0 +1,205 @@
+"""Lightning datamodules for sentence-level lipreading (Chinese-LiPS layout, synthetic Mandarin)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytorch_lightning as pl
+import torch
+from torch.utils.data import DataLoader
+
+from lipreading.data.sentences import (
+    LengthBucketSampler,
+    SentenceClipDataset,
+    Utterance,
+    collate_sentences,
+    keep_utterances,
+    read_manifest,
+)
+from lipreading.data.synthetic.mandarin import generate_sentence_dataset
+from lipreading.data.tokenizer import CharTokenizer
+
+log = logging.getLogger(__name__)
+
+VideoTransform = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+SPLITS = ("train", "val", "test")
+
+
+class SentenceDataModule(pl.LightningDataModule):
+    """Sentence clips in the preprocessed Chinese-LiPS layout (``ROOT/{split}.csv`` + clips).
+
+    The character tokenizer is built from the training transcripts (``min_char_count``,
+    ``punctuation``) unless one is assigned (``datamodule.tokenizer = ...``, as eval.py does
+    with the checkpoint's). Batches group clips of similar length; training leaves out clips
+    longer than ``max_frames``. Transforms run on the device after transfer, as for words.
+    """
+
+    def __init__(
+        self,
+        root: str,
+        train_transform: VideoTransform,
+        eval_transform: VideoTransform,
+        batch_size: int = 16,
+        eval_batch_size: int | None = None,
+        num_workers: int = 0,
+        max_frames: int | None = None,
+        punctuation: str = "remove",
+        min_char_count: int = 1,
+        preload: bool = False,
+        seed: int = 0,
+        setup_hint: str = "",
+    ) -> None:
+        super().__init__()
+        self.root = Path(root)
+        self.train_transform, self.eval_transform = train_transform, eval_transform
+        self.batch_size = batch_size
+        self.eval_batch_size = eval_batch_size or batch_size
+        self.num_workers = num_workers
+        self.max_frames = max_frames
+        self.punctuation, self.min_char_count = punctuation, min_char_count
+        self.preload = preload
+        self.seed = seed
+        self.setup_hint = setup_hint
+        self._tokenizer: CharTokenizer | None = None
+        self._manifests: dict[str, list[Utterance]] = {}
+        self.datasets: dict[str, SentenceClipDataset] = {}
+        self.predict_split = "test"  # the split `trainer.predict` runs over (eval.py sets it)
+
+    def utterances(self, split: str) -> list[Utterance]:
+        """The usable manifest rows of ``split`` (read once; left-out rows are reported)."""
+        if split not in self._manifests:
+            manifest = read_manifest(self.root, split, self.setup_hint)
+            manifest.report(str(self.root / f"{split}.csv"))
+            if not manifest.utterances:
+                raise FileNotFoundError(f"{self.root / f'{split}.csv'}: no usable clips. {self.setup_hint}".strip())
+            self._manifests[split] = manifest.utterances
+        return self._manifests[split]
+
+    @property
+    def tokenizer(self) -> CharTokenizer:
+        """The character tokenizer (built from the training transcripts on first use)."""
+        if self._tokenizer is None:
+            self.prepare_data()
+            texts = [u.text for u in self.utterances("train")]
+            self._tokenizer = CharTokenizer.build(texts, self.punctuation, self.min_char_count)
+            log.info("tokenizer: %d characters from %d training transcripts", len(self._tokenizer) - 4, len(texts))
+        return self._tokenizer
+
+    @tokenizer.setter
+    def tokenizer(self, tokenizer: CharTokenizer) -> None:
+        self._tokenizer = tokenizer
+        self.datasets.clear()
+
+    def setup(self, stage: str | None = None) -> None:
+        splits = {"fit": ("train", "val"), "validate": ("val",), "test": ("test",), "predict": (self.predict_split,)}
+        for split in splits[stage] if stage else SPLITS:
+            self.setup_split(split)
+
+    def setup_split(self, split: str) -> None:
+        """Index the clips of ``split`` (once)."""
+        if split in self.datasets:
+            return
+        training = split == "train"
+        kept, reasons = keep_utterances(
+            self.utterances(split), self.tokenizer, self.max_frames if training else None, allow_oov=not training
+        )
+        for reason, count in reasons.items():
+            log.warning("%s: left out %d clip(s): %s", split, count, reason)
+        if not kept:
+            raise FileNotFoundError(f"{self.root}: no usable '{split}' clips ({dict(reasons)})")
+        self.datasets[split] = SentenceClipDataset(kept, self.tokenizer, preload=self.preload)
+
+    def dataloader(self, split: str, shuffle: bool = False) -> DataLoader:
+        dataset = self.datasets[split]
+        sampler = LengthBucketSampler(
+            dataset.lengths, self.batch_size if shuffle else self.eval_batch_size, shuffle, seed=self.seed
+        )
+        return DataLoader(
+            dataset, batch_sampler=sampler, num_workers=self.num_workers,
+            persistent_workers=self.num_workers > 0, collate_fn=collate_sentences,
+        )
+
+    def train_dataloader(self) -> DataLoader:
+        return self.dataloader("train", shuffle=True)
+
+    def val_dataloader(self) -> DataLoader:
+        return self.dataloader("val")
+
+    def test_dataloader(self) -> DataLoader:
+        return self.dataloader("test")
+
+    def predict_dataloader(self) -> DataLoader:
+        return self.dataloader(self.predict_split)
+
+    def on_after_batch_transfer(self, batch: dict[str, Any], dataloader_idx: int) -> dict[str, Any]:
+        if "video" not in batch:
+            return batch
+        training = self.trainer is not None and self.trainer.training
+        transform = self.train_transform if training else self.eval_transform
+        batch["video"] = transform(batch["video"], batch["lengths"])
+        return batch
+
+    def stats(self, fps: float = 25.0, bin_seconds: float = 1.0) -> str:
+        """Split sizes, a duration histogram, the vocabulary size and the OOV rate of val/test."""
+        lines = [f"dataset {self.root}"]
+        durations = {}
+        for split in SPLITS:
+            try:
+                utterances = self.utterances(split)
+            except FileNotFoundError as e:
+                lines.append(f"  {split:5s}: missing ({e})")
+                continue
+            frames = np.array([u.num_frames for u in utterances])
+            durations[split] = frames / fps
+            lines.append(
+                f"  {split:5s}: {len(utterances):7d} clips  {frames.sum() / fps / 3600:7.2f} h  "
+                f"frames min/mean/max {frames.min()}/{frames.mean():.1f}/{frames.max()}  "
+                f"characters/clip {np.mean([len(self.tokenizer.normalise(u.text)) for u in utterances]):.1f}"
+            )
+        if durations:
+            everything = np.concatenate(list(durations.values()))
+            edges = np.arange(0.0, everything.max() + bin_seconds, bin_seconds)
+            counts, edges = np.histogram(everything, bins=edges if len(edges) > 1 else 1)
+            lines.append("duration histogram (all splits):")
+            for count, low, high in zip(counts, edges[:-1], edges[1:]):
+                lines.append(f"  {low:5.1f}-{high:5.1f} s {count:7d} {'#' * int(round(50 * count / max(counts.max(), 1)))}")
+        lines.append(f"vocabulary: {len(self.tokenizer)} tokens ({len(self.tokenizer) - 4} characters + 4 special)")
+        for split in ("val", "test"):
+            if split in self._manifests:
+                texts = [self.tokenizer.normalise(u.text) for u in self._manifests[split]]
+                oov = sum(len(self.tokenizer.oov_characters(t)) for t in texts)
+                total = sum(len(t) for t in texts)
+                with_oov = sum(bool(self.tokenizer.oov_characters(t)) for t in texts)
+                lines.append(
+                    f"OOV {split}: {oov / max(total, 1):.4f} of characters ({oov}/{total}), "
+                    f"{with_oov / max(len(texts), 1):.4f} of clips have one"
+                )
+        return "\n".join(lines)
+
+
+class SyntheticSentenceDataModule(SentenceDataModule):
+    """The embedded synthetic Mandarin sentences, rendered on first use into ``root`` (cached)."""
+
+    def __init__(
+        self,
+        root: str,
+        train_transform: VideoTransform,
+        eval_transform: VideoTransform,
+        clips: Mapping[str, int],
+        grammar: str = "medium",
+        frame_size: int = 48,
+        fps: float = 25.0,
+        seed: int = 0,
+        generation_workers: int | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(root, train_transform, eval_transform, seed=seed, **kwargs)
+        self.generation = {"clips": dict(clips), "grammar": grammar, "frame_size": frame_size, "fps": fps, "seed": seed}
+        self.generation_workers = generation_workers
+
+    def prepare_data(self) -> None:
+        generate_sentence_dataset(self.root, workers=self.generation_workers, **self.generation)

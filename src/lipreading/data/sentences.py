@@ -1,0 +1,223 @@
+"""Sentence clips in the preprocessed Chinese-LiPS layout: ``ROOT/{split}.csv`` + ``ROOT/{split}/ID.npz``.
+
+The manifest has the columns ``id,path,num_frames,text`` (``path`` relative to ``ROOT``); the
+MediaPipe preprocessing of Chinese-LiPS and the synthetic Mandarin renderer both write it.
+Bad input never stops an epoch: a manifest without its columns raises a one-line error, rows
+that cannot be used (missing or unreadable video, bad frame count, empty text, characters
+outside the vocabulary in training) are counted, reported once and left out.
+"""
+
+from __future__ import annotations
+
+import csv
+import logging
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset, Sampler
+from tqdm import tqdm
+
+from lipreading.data.clip import ClipError, load_clip
+from lipreading.data.tokenizer import PAD_ID, CharTokenizer
+from lipreading.utils.errors import UserError
+
+log = logging.getLogger(__name__)
+
+MANIFEST_COLUMNS = ("id", "path", "num_frames", "text")
+
+
+class ManifestError(UserError):
+    """A manifest that is missing or lacks required columns."""
+
+
+@dataclass(frozen=True)
+class Utterance:
+    """One manifest row: a clip file and its transcript."""
+
+    id: str
+    path: Path
+    num_frames: int
+    text: str
+
+
+@dataclass
+class Manifest:
+    """The usable rows of one split and a line for every row left out."""
+
+    utterances: list[Utterance] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+
+    def report(self, name: str) -> None:
+        if self.skipped:
+            log.warning("%s: %d row(s) left out, e.g. %s", name, len(self.skipped), "; ".join(self.skipped[:3]))
+
+
+def read_manifest(root: str | Path, split: str, setup_hint: str = "") -> Manifest:
+    """The rows of ``root/{split}.csv`` whose clip exists and whose fields parse."""
+    root = Path(root)
+    path = root / f"{split}.csv"
+    if not path.is_file():
+        raise FileNotFoundError(f"manifest {path} does not exist. {setup_hint}".strip())
+    manifest = Manifest()
+    with path.open(encoding="utf-8-sig", newline="") as f:
+        reader = csv.DictReader(f)
+        missing = [c for c in MANIFEST_COLUMNS if c not in (reader.fieldnames or [])]
+        if missing:
+            raise ManifestError(
+                f"{path}: missing column(s) {', '.join(missing)}; a manifest needs the header "
+                f"'{','.join(MANIFEST_COLUMNS)}' (found {reader.fieldnames})"
+            )
+        for line, row in enumerate(reader, start=2):
+            where = f"{path.name}:{line}"
+            text = (row["text"] or "").strip()
+            clip = root / (row["path"] or "").strip()
+            try:
+                num_frames = int(row["num_frames"])
+            except (TypeError, ValueError):
+                manifest.skipped.append(f"{where}: num_frames {row['num_frames']!r} is not a whole number")
+                continue
+            if not text:
+                manifest.skipped.append(f"{where}: empty text")
+            elif not row["path"] or not clip.is_file():
+                manifest.skipped.append(f"{where}: clip {clip} not found")
+            elif num_frames < 1:
+                manifest.skipped.append(f"{where}: num_frames {num_frames} < 1")
+            else:
+                manifest.utterances.append(Utterance((row["id"] or clip.stem).strip(), clip, num_frames, text))
+    return manifest
+
+
+def keep_utterances(
+    utterances: Sequence[Utterance], tokenizer: CharTokenizer, max_frames: int | None, allow_oov: bool
+) -> tuple[list[Utterance], Counter]:
+    """The utterances fit for a split, and the count of each reason for leaving one out.
+
+    Training (``allow_oov=False``) leaves out clips longer than ``max_frames`` and transcripts
+    with characters the tokenizer lacks (it could only learn ``<unk>`` from them); evaluation
+    keeps every clip, so its CER covers the whole split.
+    """
+    kept, reasons = [], Counter()
+    for u in utterances:
+        if not tokenizer.normalise(u.text):
+            reasons["text empty after normalisation"] += 1
+        elif max_frames is not None and u.num_frames > max_frames:
+            reasons[f"longer than max_frames={max_frames}"] += 1
+        elif not allow_oov and tokenizer.oov_characters(u.text):
+            reasons["characters outside the vocabulary"] += 1
+        else:
+            kept.append(u)
+    return kept, reasons
+
+
+class SentenceClipDataset(Dataset):
+    """Sentence clips; each item is uint8 video (T, H, W), token ids, the reference text and ids.
+
+    An unreadable clip is logged once and its item becomes ``None``, which
+    :func:`collate_sentences` drops and counts. ``preload`` reads every clip into memory once
+    (uint8, about 2.3 kB per 48x48 frame).
+    """
+
+    def __init__(self, utterances: Sequence[Utterance], tokenizer: CharTokenizer, preload: bool = False) -> None:
+        self.utterances = list(utterances)
+        self.tokenizer = tokenizer
+        self._bad: set[Path] = set()
+        self._cache: list[dict[str, Any] | None] | None = None
+        if preload:
+            self._cache = [self._read(i) for i in tqdm(range(len(self)), desc="loading clips", leave=False)]
+
+    def __len__(self) -> int:
+        return len(self.utterances)
+
+    @property
+    def lengths(self) -> list[int]:
+        """Frames of each clip as the manifest says (for length bucketing)."""
+        return [u.num_frames for u in self.utterances]
+
+    def __getitem__(self, index: int) -> dict[str, Any] | None:
+        return self._cache[index] if self._cache is not None else self._read(index)
+
+    def _read(self, index: int) -> dict[str, Any] | None:
+        u = self.utterances[index]
+        try:
+            clip = load_clip(u.path)
+        except ClipError as e:
+            if u.path not in self._bad:
+                self._bad.add(u.path)
+                log.warning("skipping clip: %s", e)
+            return None
+        video = clip.video if clip.video.ndim == 3 else clip.video.mean(-1).astype(np.uint8)
+        return {
+            "video": torch.from_numpy(np.ascontiguousarray(video)),
+            "tokens": torch.tensor(self.tokenizer.encode(u.text), dtype=torch.long),
+            "text": self.tokenizer.normalise(u.text),
+            "id": u.id,
+            "path": str(u.path),
+        }
+
+
+def collate_sentences(items: list[dict[str, Any] | None]) -> dict[str, Any]:
+    """Pad video (zeros) and tokens (``<pad>``) to the longest in the batch; drop and count bad items."""
+    good = [item for item in items if item is not None]
+    if not good:
+        return {"skipped": len(items)}
+    lengths = torch.tensor([item["video"].shape[0] for item in good])
+    token_lengths = torch.tensor([len(item["tokens"]) for item in good])
+    height, width = good[0]["video"].shape[1:3]
+    video = torch.zeros(len(good), int(lengths.max()), height, width, dtype=torch.uint8)
+    tokens = torch.full((len(good), int(token_lengths.max())), PAD_ID, dtype=torch.long)
+    for b, item in enumerate(good):
+        video[b, : lengths[b]] = item["video"]
+        tokens[b, : token_lengths[b]] = item["tokens"]
+    return {
+        "video": video,
+        "lengths": lengths,
+        "tokens": tokens,
+        "token_lengths": token_lengths,
+        "text": [item["text"] for item in good],
+        "id": [item["id"] for item in good],
+        "path": [item["path"] for item in good],
+        "skipped": len(items) - len(good),
+    }
+
+
+class LengthBucketSampler(Sampler[list[int]]):
+    """Batches of clips of similar length, to spend little compute on padding.
+
+    Training (``shuffle``): shuffle, cut into pools of ``pool_batches`` batches, sort each pool
+    by length, batch it, shuffle the batches (a fresh order every epoch from ``seed``).
+    Evaluation: batches of the length-sorted clips, in order (deterministic).
+    """
+
+    def __init__(self, lengths: Sequence[int], batch_size: int, shuffle: bool, seed: int = 0, pool_batches: int = 50) -> None:
+        if batch_size < 1:
+            raise ValueError(f"batch_size={batch_size}: use 1 or more")
+        self.lengths = np.asarray(lengths)
+        self.batch_size, self.shuffle, self.pool_batches = batch_size, shuffle, pool_batches
+        self.generator = np.random.default_rng(seed)
+
+    def _batches(self) -> list[list[int]]:
+        if not self.shuffle:
+            order = np.argsort(self.lengths, kind="stable")
+            return [order[i : i + self.batch_size].tolist() for i in range(0, len(order), self.batch_size)]
+        order = self.generator.permutation(len(self.lengths))
+        pool = self.batch_size * self.pool_batches
+        batches = []
+        for start in range(0, len(order), pool):
+            chunk = order[start : start + pool]
+            chunk = chunk[np.argsort(self.lengths[chunk], kind="stable")]
+            batches += [chunk[i : i + self.batch_size].tolist() for i in range(0, len(chunk), self.batch_size)]
+        return [batches[i] for i in self.generator.permutation(len(batches))]
+
+    def __iter__(self) -> Iterator[list[int]]:
+        return iter(self._batches())
+
+    def __len__(self) -> int:
+        return -(-len(self.lengths) // self.batch_size) if not self.shuffle else sum(
+            -(-min(self.batch_size * self.pool_batches, len(self.lengths) - s) // self.batch_size)
+            for s in range(0, len(self.lengths), self.batch_size * self.pool_batches)
+        )

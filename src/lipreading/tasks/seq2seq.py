@@ -1,0 +1,166 @@
+"""LightningModule for sentence lipreading: hybrid CTC/attention loss, scheduled sampling, CER/WER."""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import pytorch_lightning as pl
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torchmetrics.text import CharErrorRate, WordErrorRate
+
+from lipreading.data.tokenizer import BOS_ID, EOS_ID, PAD_ID, CharTokenizer
+from lipreading.tasks.guards import NonFiniteGuard
+
+OptimizerFactory = Callable[..., torch.optim.Optimizer]
+SchedulerFactory = Callable[..., torch.optim.lr_scheduler.LRScheduler]
+DECODING_METHODS = ("greedy", "ctc_greedy", "beam")
+
+
+def decoder_io(tokens: torch.Tensor, token_lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(B, L) padded tokens -> decoder input ``<bos> y1..yL`` and target ``y1..yL <eos>``, (B, L+1) each."""
+    batch = tokens.shape[0]
+    bos = torch.full((batch, 1), BOS_ID, dtype=tokens.dtype, device=tokens.device)
+    pad = torch.full((batch, 1), PAD_ID, dtype=tokens.dtype, device=tokens.device)
+    decoder_input = torch.cat([bos, tokens], dim=1)
+    target = torch.cat([tokens, pad], dim=1)
+    target[torch.arange(batch, device=tokens.device), token_lengths] = EOS_ID
+    return decoder_input, target
+
+
+class Seq2SeqTask(pl.LightningModule):
+    """Trains a :class:`~lipreading.models.seq2seq.Seq2SeqNet` on (video, text) pairs.
+
+    Loss: ``ctc_weight * CTC + (1 - ctc_weight) * cross-entropy`` of the decoder (label
+    smoothing ``label_smoothing``); a model with only one of the two heads uses that one.
+    Teacher forcing: the decoder sees the true previous token with probability
+    ``teacher_forcing`` (linear from ``initial`` to ``final`` between epochs ``decay_start`` and
+    ``decay_end``), otherwise its own previous prediction from a first, gradient-free pass
+    (parallel scheduled sampling, Duckworth et al., 2019, which works for the LSTM and the
+    Transformer decoder alike). Metrics ``{stage}/cer`` and ``{stage}/wer`` (space-separated words)
+    from the ``decoding`` settings.
+    """
+
+    def __init__(
+        self,
+        net: nn.Module,
+        tokenizer: CharTokenizer,
+        optimizer: OptimizerFactory,
+        scheduler: SchedulerFactory | None = None,
+        ctc_weight: float = 0.3,
+        label_smoothing: float = 0.1,
+        teacher_forcing: dict[str, float] | None = None,
+        decoding: dict[str, Any] | None = None,
+        max_nonfinite_steps: int = 5,
+    ) -> None:
+        super().__init__()
+        self.nonfinite = NonFiniteGuard(max_nonfinite_steps)
+        if len(tokenizer) != net.vocab_size:
+            raise ValueError(f"the tokenizer has {len(tokenizer)} tokens but the network predicts {net.vocab_size}")
+        self.net = net
+        self.tokenizer = tokenizer
+        self.optimizer_factory, self.scheduler_factory = optimizer, scheduler
+        self.ctc_weight = ctc_weight if net.ctc_head is not None and net.decoder is not None else (
+            1.0 if net.decoder is None else 0.0)
+        self.label_smoothing = label_smoothing
+        self.teacher_forcing = {"initial": 1.0, "final": 1.0, "decay_start": 0.0, "decay_end": 1.0, **(teacher_forcing or {})}
+        self.decoding = {"method": "greedy", "beam_size": 5, "length_penalty": 0.0, "ctc_weight": 0.3,
+                         "max_length": 100, **(decoding or {})}
+        if self.decoding["method"] not in DECODING_METHODS:
+            raise ValueError(f"unknown decoding method {self.decoding['method']!r}; valid: {DECODING_METHODS}")
+        self.metrics = nn.ModuleDict({
+            f"{stage}_{name}": metric()
+            for stage in ("val", "test") for name, metric in (("cer", CharErrorRate), ("wer", WordErrorRate))
+        })
+
+    def teacher_forcing_ratio(self) -> float:
+        """The probability of feeding the true previous token, at the current point of training."""
+        tf = self.teacher_forcing
+        if self._trainer is None or not self.trainer.num_training_batches or tf["initial"] == tf["final"]:
+            return float(tf["initial"])
+        epoch = self.trainer.global_step * self.trainer.accumulate_grad_batches / max(1, self.trainer.num_training_batches)
+        span = max(tf["decay_end"] - tf["decay_start"], 1e-9)
+        progress = min(max((epoch - tf["decay_start"]) / span, 0.0), 1.0)
+        return float(tf["initial"] + (tf["final"] - tf["initial"]) * progress)
+
+    def _losses(self, batch: dict[str, Any], ratio: float) -> dict[str, torch.Tensor]:
+        video, lengths = batch["video"], batch["lengths"]
+        tokens, token_lengths = batch["tokens"], batch["token_lengths"]
+        decoder_input, target = decoder_io(tokens, token_lengths)
+        if self.net.decoder is not None and ratio < 1.0:
+            with torch.no_grad():
+                guess = self.net(video, lengths, decoder_input)["decoder_logits"].argmax(-1)  # (B, L+1)
+            swap = torch.rand(decoder_input.shape, device=video.device) >= ratio
+            swap[:, 0] = False  # <bos> always
+            swap &= decoder_input != PAD_ID
+            decoder_input = torch.where(swap, torch.cat([decoder_input[:, :1], guess[:, :-1]], dim=1), decoder_input)
+        out = self.net(video, lengths, decoder_input if self.net.decoder is not None else None)
+        losses = {}
+        if "ctc_log_probs" in out and self.ctc_weight > 0:
+            losses["ctc_loss"] = F.ctc_loss(
+                out["ctc_log_probs"].transpose(0, 1), tokens, lengths, token_lengths,
+                blank=PAD_ID, zero_infinity=True,
+            )
+        if "decoder_logits" in out and self.ctc_weight < 1:
+            logits = out["decoder_logits"].float()
+            losses["att_loss"] = F.cross_entropy(
+                logits.flatten(0, 1), target.flatten(), ignore_index=PAD_ID, label_smoothing=self.label_smoothing
+            )
+        losses["loss"] = self.ctc_weight * losses.get("ctc_loss", 0.0) + (1 - self.ctc_weight) * losses.get("att_loss", 0.0)
+        return losses
+
+    def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor | None:
+        self.log("train/skipped_clips", float(batch["skipped"]), on_step=False, on_epoch=True, reduce_fx="sum")
+        if "video" not in batch:
+            return None
+        ratio = self.teacher_forcing_ratio()
+        losses = self._losses(batch, ratio)
+        if not self.nonfinite.is_finite(losses["loss"], self.global_step):
+            self.log("train/nonfinite_steps", float(self.nonfinite.total), on_step=True, on_epoch=False)
+            return None
+        size = len(batch["text"])
+        self.log("train/loss", losses["loss"], on_step=True, on_epoch=True, prog_bar=True, batch_size=size)
+        for name in ("ctc_loss", "att_loss"):
+            if name in losses:
+                self.log(f"train/{name}", losses[name], on_step=False, on_epoch=True, batch_size=size)
+        self.log("train/teacher_forcing", ratio, on_step=False, on_epoch=True, batch_size=size)
+        return losses["loss"]
+
+    def transcribe(self, video: torch.Tensor, lengths: torch.Tensor, **overrides: Any) -> list[str]:
+        """Decoded text of each clip (``decoding`` settings, ``overrides`` on top)."""
+        ids = self.net.decode(video, lengths, **{**self.decoding, **overrides})
+        return [self.tokenizer.decode(seq) for seq in ids]
+
+    def _eval_step(self, batch: dict[str, Any], stage: str) -> None:
+        if "video" not in batch:
+            return
+        size = len(batch["text"])
+        losses = self._losses(batch, 1.0)
+        hypotheses = self.transcribe(batch["video"], batch["lengths"])
+        for name in ("cer", "wer"):
+            metric = self.metrics[f"{stage}_{name}"]
+            metric.update(hypotheses, batch["text"])
+            self.log(f"{stage}/{name}", metric, prog_bar=stage == "val" and name == "cer", batch_size=size)
+        self.log(f"{stage}/loss", losses["loss"], prog_bar=stage == "val", batch_size=size)
+
+    def validation_step(self, batch: dict[str, Any], batch_idx: int) -> None:
+        self._eval_step(batch, "val")
+
+    def test_step(self, batch: dict[str, Any], batch_idx: int) -> None:
+        self._eval_step(batch, "test")
+
+    def predict_step(self, batch: dict[str, Any], batch_idx: int) -> dict[str, Any]:
+        if "video" not in batch:
+            return {"hypothesis": [], "reference": [], "id": [], "path": []}
+        return {"hypothesis": self.transcribe(batch["video"], batch["lengths"]), "reference": batch["text"],
+                "id": batch["id"], "path": batch["path"]}
+
+    def configure_optimizers(self) -> Any:
+        optimizer = self.optimizer_factory(params=self.parameters())
+        if self.scheduler_factory is None:
+            return optimizer
+        total_steps = int(self.trainer.estimated_stepping_batches)
+        steps_per_epoch = total_steps / max(1, self.trainer.max_epochs or 1)
+        scheduler = self.scheduler_factory(optimizer, total_steps=total_steps, steps_per_epoch=steps_per_epoch)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}

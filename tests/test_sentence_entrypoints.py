@@ -1,0 +1,81 @@
+"""train.py / eval.py / infer.py / stats.py on sentences, and infer.py on a word checkpoint (subprocesses)."""
+
+import csv
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from omegaconf import OmegaConf
+
+from lipreading.data.clip import load_clip
+from lipreading.inference import infer
+from lipreading.utils.errors import ConfigError
+from tests.helpers.face_video import face_still, talking_head, write_video  # noqa: F401 (fixture)
+from tests.helpers.teachers import write_teacher
+from tests.test_entrypoints import run
+
+SENTENCES = ["experiment=synthetic_sentences", "data.grammar=tiny", "data.clips={train:24,val:6,test:8}",
+             "data.batch_size=4", "trainer.max_epochs=1", "data.generation_workers=1"]
+
+
+@pytest.fixture(scope="module")
+def sentence_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("sentences")
+    result = run("train.py", *SENTENCES, f"paths.data_dir={out / 'data'}", f"hydra.run.dir={out / 'run'}")
+    assert result.returncode == 0, result.stderr[-3000:]
+    return out
+
+
+def test_train_then_eval_writes_per_utterance_cer(sentence_run, tmp_path):
+    run_dir = sentence_run / "run"
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert 0.0 <= metrics["test/cer"] and metrics["objective"] == metrics["test/cer"]
+    tokens = json.loads((run_dir / "checkpoints" / "tokenizer.json").read_text())["tokens"]
+    assert tokens[:4] == ["<pad>", "<bos>", "<eos>", "<unk>"]
+    result = run("eval.py", f"ckpt={run_dir / 'checkpoints' / 'last.ckpt'}", f"hydra.run.dir={tmp_path}",
+                 "decoding.method=beam", "decoding.beam_size=3")
+    assert result.returncode == 0, result.stderr[-3000:]
+    rows = list(csv.DictReader((tmp_path / "predictions.csv").open(encoding="utf-8")))
+    assert len(rows) == 8 and set(rows[0]) == {"id", "path", "reference", "hypothesis", "cer"}
+    evaluated = json.loads((tmp_path / "metrics.json").read_text())
+    assert evaluated["test/num_samples"] == 8 and evaluated["decoding"]["method"] == "beam"
+
+
+def test_infer_decodes_a_video_and_scores_it(sentence_run, tmp_path):
+    clip = load_clip(next((sentence_run / "data").rglob("test_000000.npz")))
+    frames = np.stack([cv2.cvtColor(cv2.resize(f, (96, 96)), cv2.COLOR_GRAY2BGR) for f in clip.video])
+    video = write_video(tmp_path / "mouth.mp4", frames)
+    result = run("infer.py", f"video={video}", f"ckpt={sentence_run / 'run' / 'checkpoints' / 'last.ckpt'}",
+                 "cropped=true", "save_roi=true", f"ground_truth='{clip.label}'", f"hydra.run.dir={tmp_path / 'infer'}")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "hypothesis:" in result.stdout and "CER:" in result.stdout
+    transcript = json.loads((tmp_path / "infer" / "transcript.json").read_text())
+    assert transcript["frames"] == clip.num_frames and transcript["ground_truth"] == clip.label
+    roi = load_clip(tmp_path / "infer" / "mouth_roi.npz")
+    assert roi.video.shape[1:] == (48, 48) and (tmp_path / "infer" / "mouth_roi.mp4").stat().st_size > 0
+
+
+def test_stats_prints_sizes_vocabulary_and_oov(sentence_run, tmp_path):
+    result = run("stats.py", *SENTENCES[1:3], f"paths.data_dir={sentence_run / 'data'}", f"hydra.run.dir={tmp_path}")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "train:      24 clips" in result.stdout and "vocabulary:" in result.stdout and "OOV test" in result.stdout
+
+
+def test_infer_prints_top_words_of_a_word_checkpoint(tmp_path, face_still):
+    # A real face through the whole preprocessing (MediaPipe, alignment, crop) into a word model.
+    ckpt = write_teacher(tmp_path / "word.ckpt", ["ABOUT", "BLACK", "CHILD", "DEATH"])
+    video = write_video(tmp_path / "face.mp4", talking_head(face_still, 20).frames)
+    result = run("infer.py", f"video={video}", f"ckpt={ckpt}", "top_k=3", "save_roi=true",
+                 f"hydra.run.dir={tmp_path / 'infer'}")
+    assert result.returncode == 0, result.stderr[-3000:]
+    lines = [line.split() for line in result.stdout.strip().splitlines()[-3:]]
+    assert len(lines) == 3 and all(w in {"ABOUT", "BLACK", "CHILD", "DEATH"} and 0 <= float(p) <= 1 for w, p in lines)
+    assert load_clip(tmp_path / "infer" / "mouth_roi.npz").video.shape == (20, 48, 48)
+
+
+def test_infer_without_a_video_says_so():
+    with pytest.raises(ConfigError, match="video="):
+        infer(OmegaConf.create({"video": None, "ckpt": "x.ckpt"}))
