@@ -10,7 +10,7 @@ install: $(STAMP)
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -e ".[dev]"
+	$(PY) -m pip install -e ".[dev,speech]"
 	touch $(STAMP)
 
 demo: install
@@ -26,6 +26,9 @@ test-slow: install
 
 benchmarks: install
 	$(PY) -m benchmarks.complexity
+	$(PY) -m benchmarks.inference
+	$(PY) -m benchmarks.training
+	$(PY) -m benchmarks.data_loading
 
 clean:
 	rm -rf outputs multirun .pytest_cache

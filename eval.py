@@ -1,7 +1,8 @@
-"""Evaluate a checkpoint: `python eval.py ckpt=PATH [split=test] [data.root=...]`.
+"""Evaluate checkpoints: `python eval.py ckpt=PATH [split=test] [tta=flip] [data.root=...]`.
 
 The model and data are rebuilt from the config stored in the checkpoint, so the training
-overrides need not be repeated. Writes metrics.json and predictions.csv into the run dir.
+overrides need not be repeated. Writes metrics.json, predictions.csv and the reports into the run
+dir; `ckpt=[a,b]` or a quoted glob compares several checkpoints in comparison.md.
 """
 
 import os
@@ -13,13 +14,14 @@ import hydra  # noqa: E402
 from omegaconf import DictConfig  # noqa: E402
 
 from lipreading.evaluation import evaluate  # noqa: E402
+from lipreading.reports.compare import evaluate_checkpoints  # noqa: E402
 from lipreading.utils.errors import friendly_errors  # noqa: E402
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="eval")
 @friendly_errors
 def main(cfg: DictConfig) -> None:
-    evaluate(cfg)
+    evaluate_checkpoints(cfg, evaluate)
 
 
 if __name__ == "__main__":

@@ -7,7 +7,9 @@ LRW setting. ``FlopCounterMode`` counts a multiply-accumulate as 2 FLOPs; the li
 (the reference pads, convolves, then chomps off frames it has computed; the outputs are the same).
 Latency: eval mode, ``torch.inference_mode``, median of repeated runs after warm-up; "optimized" is
 the same model after ``lipreading.models.inference.optimize_for_inference`` folds each BatchNorm into
-the convolution before it (outputs agree within float rounding). Only word classifiers
+the convolution before it (outputs agree within float rounding); "ONNX Runtime" is that model
+exported by ``lipreading.export.export_onnx`` (what ``export.py`` writes) and run by ONNX Runtime's CPU
+provider with the same number of threads. Only word classifiers
 (``WordClassifierNet``) are listed; RNN FLOPs are not counted by ``FlopCounterMode``.
 """
 
@@ -16,6 +18,7 @@ from __future__ import annotations
 import argparse
 import copy
 import statistics
+import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -28,6 +31,7 @@ from hydra.utils import instantiate
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
+from lipreading.export import export_onnx, onnx_latency
 from lipreading.models.inference import optimize_for_inference
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
@@ -77,6 +81,18 @@ def median_latencies(
     return [statistics.median(samples) for samples in times]
 
 
+def onnx_runtime_latency(model: nn.Module, video: torch.Tensor, lengths: torch.Tensor, threads: int,
+                         repeats: int) -> str:
+    """Median ONNX Runtime latency in ms as a table cell ("n/a" when the export fails)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        try:
+            path = export_onnx(model, (video, lengths), Path(tmp) / "model.onnx")
+        except Exception as e:  # noqa: BLE001 - reported in the table, the other models still run
+            print(f"  (ONNX export failed: {type(e).__name__}: {str(e).splitlines()[0][:120]})", file=sys.stderr)
+            return "n/a"
+        return f"{onnx_latency(path, (video, lengths), threads, repeats) * 1e3:.0f}"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("models", nargs="*", help="conf/model names (default: all)")
@@ -91,21 +107,23 @@ def main() -> None:
 
     print(f"One clip of {args.frames}x{args.size}x{args.size}, {args.num_classes} classes, "
           f"CPU latency with {args.threads} thread(s), torch {torch.__version__}.\n")
-    print("| model | params (M) | GMACs | GFLOPs | CPU latency (ms) | optimized (ms) |")
-    print("|---|---:|---:|---:|---:|---:|")
+    print("| model | params (M) | GMACs | GFLOPs | CPU latency (ms) | optimized (ms) | ONNX Runtime (ms) |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
     with model_composer(args.num_classes) as compose_model:
         for name in names:
             cfg = compose_model(name)
             if cfg.get("_target_") != WORD_MODEL:
-                continue  # a sentence model: another input and output
+                continue  # a sentence or audio-visual model: other inputs (or outputs)
             model = instantiate(cfg).eval()
             video = torch.randn(1, cfg.frontend.get("in_channels", 1), args.frames, args.size, args.size)
             lengths = torch.tensor([args.frames])
             params = sum(p.numel() for p in model.parameters())
             flops = count_flops(model, video, lengths)
-            latency, fused = median_latencies([model, optimize_for_inference(model)], video, lengths, args.repeats)
+            optimized = optimize_for_inference(model)
+            latency, fused = median_latencies([model, optimized], video, lengths, args.repeats)
+            onnx = onnx_runtime_latency(optimized, video, lengths, args.threads, args.repeats)
             print(f"| {name} | {params / 1e6:.2f} | {flops / 2e9:.2f} | {flops / 1e9:.2f} "
-                  f"| {latency * 1e3:.0f} | {fused * 1e3:.0f} |", flush=True)
+                  f"| {latency * 1e3:.0f} | {fused * 1e3:.0f} | {onnx} |", flush=True)
 
 
 if __name__ == "__main__":

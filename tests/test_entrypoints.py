@@ -66,3 +66,33 @@ def test_clear_errors(tmp_path):
     assert no_data.returncode == 1 and "does not exist" in no_data.stderr and "preprocess.py" in no_data.stderr
     unknown = run("train.py", "model=no_such_model", f"hydra.run.dir={tmp_path / 'e4'}")
     assert unknown.returncode == 1 and "Available options" in unknown.stderr and "small_tcn" in unknown.stderr
+
+
+def test_eval_writes_word_reports_and_compares_checkpoints(trained_run, tmp_path):
+    checkpoints = trained_run / "run" / "checkpoints"
+    result = run("eval.py", f"ckpt={checkpoints}/*.ckpt", "tta=flip", f"hydra.run.dir={tmp_path}")
+    assert result.returncode == 0, result.stderr[-3000:]
+    names = [p.stem for p in sorted(checkpoints.glob("*.ckpt"))]  # glob order
+    table = (tmp_path / "comparison.md").read_text().splitlines()
+    assert len(names) >= 2 and [row.split(" | ")[0].lstrip("| ") for row in table[2:]] == names
+    assert "test/acc" in table[0] and "test/macro_acc" in table[0] and table[0] in result.stdout
+    report = tmp_path / names[0]
+    metrics = json.loads((report / "metrics.json").read_text())
+    assert metrics["tta"] == "flip" and len(metrics["per_class_accuracy"]) == 3
+    for name in ("predictions.csv", "per_class_accuracy.csv", "confusion_matrix.csv", "confusion_matrix.png",
+                 "confused_pairs.md"):
+        assert (report / name).is_file(), name
+    # Plots of the training run (callbacks=default), written without W&B.
+    assert {p.name for p in (trained_run / "run" / "plots").glob("*.png")} >= {
+        "learning_curves.png", "val_confusion.png", "val_samples.png", "test_confusion.png"}
+
+
+def test_export_cli_writes_a_checked_onnx_model(trained_run, tmp_path):
+    ckpt = trained_run / "run" / "checkpoints" / "last.ckpt"
+    result = run("export.py", f"ckpt={ckpt}", "format=onnx", f"hydra.run.dir={tmp_path}")
+    assert result.returncode == 0, result.stderr[-3000:]
+    described = json.loads((tmp_path / "model.onnx.json").read_text())
+    assert (tmp_path / "model.onnx").is_file() and described["max_abs_difference"] < 1e-4
+    assert "max |difference| to PyTorch at 40 frames" in result.stdout
+    bad = run("eval.py", f"ckpt={ckpt}", "tta=rotate", f"hydra.run.dir={tmp_path / 'bad'}")
+    assert bad.returncode == 1 and "unknown tta='rotate'; valid values: flip" in bad.stderr

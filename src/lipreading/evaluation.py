@@ -13,9 +13,14 @@ import pytorch_lightning as pl
 import torch
 from omegaconf import DictConfig, OmegaConf
 from torchmetrics.functional.classification import multiclass_accuracy
+from torchmetrics.functional.text import char_error_rate, word_error_rate
 
+from lipreading.data.tokenizer import CharTokenizer
+from lipreading.models.tta import TEST_TIME_AUGMENTATIONS
+from lipreading.reports.sentences import write_worst_utterances
+from lipreading.reports.words import write_word_report
 from lipreading.training import build_task
-from lipreading.utils.errors import CheckpointError
+from lipreading.utils.errors import CheckpointError, ConfigError
 from lipreading.utils.io import atomic_write_json, atomic_write_text
 
 log = logging.getLogger(__name__)
@@ -37,10 +42,16 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     return checkpoint
 
 
+def checkpoint_tokenizer(checkpoint: dict[str, Any]) -> CharTokenizer | None:
+    """The character tokenizer of a sentence checkpoint (None for a word checkpoint)."""
+    data = checkpoint.get("tokenizer")
+    return CharTokenizer.from_dict(data, "checkpoint['tokenizer']") if data is not None else None
+
+
 def restore_task(checkpoint: dict[str, Any], path: str | Path) -> tuple[pl.LightningModule, DictConfig]:
     """Rebuild the task from the checkpoint's own config and load its weights."""
     config = OmegaConf.create(checkpoint["config"])
-    task = build_task(config)
+    task = build_task(config, checkpoint_tokenizer(checkpoint))
     try:
         task.load_state_dict(checkpoint["state_dict"])
     except RuntimeError as e:
@@ -77,10 +88,47 @@ def predictions_csv(log_probs: torch.Tensor, labels: torch.Tensor, paths: list[s
     return out.getvalue()
 
 
+def sentence_predictions(outputs: list[dict[str, Any]]) -> tuple[dict[str, float], str]:
+    """Corpus CER/WER of predict outputs and the per-utterance CSV (id, path, reference, hypothesis, cer)."""
+    hypotheses = [h for o in outputs for h in o["hypothesis"]]
+    references = [r for o in outputs for r in o["reference"]]
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(["id", "path", "reference", "hypothesis", "cer"])
+    rows = zip((i for o in outputs for i in o["id"]), (p for o in outputs for p in o["path"]), references, hypotheses)
+    for clip_id, path, reference, hypothesis in rows:
+        writer.writerow([clip_id, path, reference, hypothesis, f"{float(char_error_rate(hypothesis, reference)):.4f}"])
+    metrics = {
+        "cer": float(char_error_rate(hypotheses, references)),
+        "wer": float(word_error_rate(hypotheses, references)),
+        "sentence_accuracy": sum(h == r for h, r in zip(hypotheses, references)) / max(len(references), 1),
+        "num_samples": float(len(references)),
+    }
+    return metrics, out.getvalue()
+
+
+def with_test_time_augmentation(net: torch.nn.Module, name: str | None) -> torch.nn.Module:
+    """``net`` wrapped by the test-time augmentation ``name`` (``eval.py tta=flip``); ``None`` keeps it."""
+    if not name:
+        return net
+    if name not in TEST_TIME_AUGMENTATIONS:
+        raise ConfigError(f"unknown tta={name!r}; valid values: {', '.join(TEST_TIME_AUGMENTATIONS)} (or null)")
+    return TEST_TIME_AUGMENTATIONS[name](net)
+
+
 def evaluate(cfg: DictConfig) -> dict[str, float]:
-    """Evaluate ``cfg.ckpt`` on ``cfg.split``; write metrics.json and predictions.csv to the run dir."""
+    """Evaluate ``cfg.ckpt`` on ``cfg.split``; write metrics.json and predictions.csv to the run dir.
+
+    Word checkpoints: top-1/top-5 accuracy and per-clip predictions. Sentence checkpoints (with a
+    tokenizer): corpus CER/WER and per-utterance hypothesis, reference and CER.
+    """
     checkpoint = load_checkpoint(cfg.ckpt)
+    if "tokenizer" in checkpoint and cfg.get("tta"):
+        raise ConfigError(f"tta={cfg.tta} applies to word checkpoints; {cfg.ckpt} is a sentence checkpoint")
+    if "tokenizer" in checkpoint:
+        return evaluate_sentences(cfg, checkpoint)
     task, train_cfg = restore_task(checkpoint, cfg.ckpt)
+    task.net = with_test_time_augmentation(task.net, cfg.get("tta"))
     data_cfg = OmegaConf.merge(train_cfg.data, cfg.get("data") or {})
     datamodule = hydra.utils.instantiate(data_cfg)
     datamodule.predict_split = cfg.split
@@ -93,7 +141,33 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
     paths = [p for o in outputs for p in o["path"]]
     metrics = {f"{cfg.split}/{k}": v for k, v in word_metrics(log_probs, labels).items()}
     output_dir = Path(cfg.paths.output_dir)
-    atomic_write_json(output_dir / "metrics.json", {"checkpoint": str(cfg.ckpt), **metrics})
+    # Confusion matrix, per-class accuracy and most-confused pairs beside metrics.json.
+    report = write_word_report(output_dir, log_probs, labels, vocabulary, cfg.split)
+    per_class = report.pop("per_class_accuracy")
+    metrics.update(report)
+    atomic_write_json(output_dir / "metrics.json", {"checkpoint": str(cfg.ckpt), "tta": cfg.get("tta"), **metrics,
+                                                    "per_class_accuracy": per_class})
     atomic_write_text(output_dir / "predictions.csv", predictions_csv(log_probs, labels, paths, vocabulary))
+    log.info("%s: %s (written to %s)", cfg.ckpt, metrics, output_dir)
+    return metrics
+
+
+def evaluate_sentences(cfg: DictConfig, checkpoint: dict[str, Any]) -> dict[str, float]:
+    """The sentence branch of :func:`evaluate` (``decoding`` overrides the checkpoint's decoding)."""
+    task, train_cfg = restore_task(checkpoint, cfg.ckpt)
+    overrides = OmegaConf.to_container(cfg.get("decoding") or OmegaConf.create({}), resolve=True)
+    task.decoding.update({k: v for k, v in overrides.items() if v is not None})
+    datamodule = hydra.utils.instantiate(OmegaConf.merge(train_cfg.data, cfg.get("data") or {}))
+    datamodule.tokenizer = task.tokenizer
+    datamodule.predict_split = cfg.split
+    datamodule.prepare_data()
+    trainer = hydra.utils.instantiate(cfg.trainer)
+    outputs = trainer.predict(task, datamodule=datamodule)
+    metrics, table = sentence_predictions(outputs)
+    metrics = {f"{cfg.split}/{k}": v for k, v in metrics.items()}
+    output_dir = Path(cfg.paths.output_dir)
+    atomic_write_json(output_dir / "metrics.json", {"checkpoint": str(cfg.ckpt), "decoding": task.decoding, **metrics})
+    atomic_write_text(output_dir / "predictions.csv", table)
+    write_worst_utterances(output_dir, table)
     log.info("%s: %s (written to %s)", cfg.ckpt, metrics, output_dir)
     return metrics

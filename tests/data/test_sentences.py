@@ -89,3 +89,19 @@ def test_length_buckets_cover_every_clip_and_limit_padding():
     assert padding < 20  # random batches of 16 would span ~170 frames
     eval_batches = list(LengthBucketSampler(lengths, 16, shuffle=False))
     assert eval_batches == list(LengthBucketSampler(lengths, 16, shuffle=False))
+
+
+def test_length_bucket_sampler_shards_disjoint_batches_by_rank():
+    from lipreading.data.sentences import LengthBucketSampler
+
+    lengths = list(range(10, 110))
+    for shuffle in (True, False):
+        shards = [LengthBucketSampler(lengths, 8, shuffle, seed=3, rank=r, world_size=2) for r in (0, 1)]
+        batches = [list(s) for s in shards]
+        assert [len(b) for b in batches] == [len(s) for s in shards]
+        seen = [i for b in batches for batch in b for i in batch]
+        assert len(seen) == len(set(seen)), "the ranks must see disjoint clips"
+        if shuffle:
+            assert len(batches[0]) == len(batches[1]), "training shards must have equal batch counts"
+        else:
+            assert sorted(seen) == list(range(100)), "evaluation must read every clip once"

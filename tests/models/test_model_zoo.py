@@ -9,6 +9,7 @@ import torch
 from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 
+from lipreading.models.audiovisual import AudioVisualWordNet
 from lipreading.models.classifier import WordClassifierNet
 
 CONF = Path(__file__).resolve().parents[2] / "conf"
@@ -59,8 +60,13 @@ def test_every_config_is_paired() -> None:
 def test_every_frontend_runs_with_every_backend(compose_model, frontend_of, frontend: str, backend: str) -> None:
     """The configs as they are (full width), on 2 clips x 4 frames x 44x44."""
     cfg = compose_model(f"model/frontend={frontend}", f"model/backend={backend}")
-    net = WordClassifierNet(frontend_of(frontend), instantiate(cfg.backend), num_classes=10).eval()
+    video = torch.randn(2, 1, 4, 44, 44)
+    if cfg.frontend._target_.startswith("lipreading.models.frontends.audio."):  # audio: (B, T * 640) waveform
+        net = AudioVisualWordNet(instantiate(cfg.backend), 10, audio_frontend=frontend_of(frontend)).eval()
+        inputs = {"audio": torch.randn(2, 4 * 640)}
+    else:
+        net, inputs = WordClassifierNet(frontend_of(frontend), instantiate(cfg.backend), num_classes=10).eval(), {}
     assert net.backend.output_dim == net.head.in_features
     with torch.inference_mode():
-        logits = net(torch.randn(2, 1, 4, 44, 44), torch.tensor([4, 3]))
+        logits = net(video, torch.tensor([4, 3]), **inputs)
     assert logits.shape == (2, 10) and torch.isfinite(logits).all()

@@ -13,7 +13,8 @@ Layout, as released (``train.zip``, ``val.zip``, ``test.zip`` and the metadata f
 
 Metadata columns: officially ``ID, TOPIC, WAV, PPT, FACE, TEXT``; some copies name them
 ``file_id, category, wav_path, ppt_path, face_path, text``; both are accepted. Only the id, the
-face video and the text are used. A ``FACE`` path is taken relative to the dataset folder and,
+face video and the text are used (and, with ``roi.audio=true``, the WAV file). A ``FACE`` path
+is taken relative to the dataset folder and,
 when it is not there, found by its file name anywhere under it (copies differ in their
 prefixes). Rows whose face video is missing are left out and reported. Videos are resampled
 from 30 to 25 fps. Output: ``OUT/{train,val,test}/<ID>.npz`` with the transcript as label, and
@@ -68,6 +69,12 @@ class VideoFinder:
         return self._by_name.get(path.name)
 
 
+def _wav_file(root: Path, recorded: str) -> Path | None:
+    """The clip's WAV file (48 kHz; read when preprocessing with audio), if it is there."""
+    path = Path(recorded.strip().replace("\\", "/"))
+    return next((p for p in (path, root / path) if p.is_file()), None)
+
+
 def chinese_lips_listing(
     root: str | os.PathLike, splits: tuple[str, ...] = tuple(SPLIT_FILES)
 ) -> Listing:
@@ -89,6 +96,7 @@ def chinese_lips_listing(
         with meta.open(encoding="utf-8-sig", newline="") as f:
             reader = csv.DictReader(f, skipinitialspace=True)
             names = column_names(list(reader.fieldnames or []), meta)
+            wav_column = next((n for n in ("WAV", "wav_path") if n in (reader.fieldnames or [])), None)
             for number, row in enumerate(reader, start=2):
                 clip_id = row[names["id"]].strip()
                 video = find_video(row[names["face"]].strip())
@@ -104,6 +112,7 @@ def chinese_lips_listing(
                         label=row[names["text"]].strip(),
                         split=split,
                         speaker=clip_id.split("_")[0],
+                        audio_file=_wav_file(root, row[wav_column]) if wav_column else None,
                     )
                 )
     return listing

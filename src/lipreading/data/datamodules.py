@@ -9,12 +9,15 @@ import pytorch_lightning as pl
 import torch
 from torch.utils.data import DataLoader
 
-from lipreading.data.loaders import ResumableLoader
+from lipreading.data.clip import ClipError, load_clip
+from lipreading.data.loaders import ResumableLoader, ShardSampler, rank_and_world_size
 from lipreading.data.synthetic import default_vocabulary, generate_word_dataset
 from lipreading.data.word_clips import WordClipDataset, collate_clips, scan_word_clips
 from lipreading.utils.errors import ConfigError
 
 VideoTransform = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+AudioTransform = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+MODALITIES = ("video", "audio", "av")
 
 
 class WordDataModule(pl.LightningDataModule):
@@ -24,6 +27,9 @@ class WordDataModule(pl.LightningDataModule):
     sorted folder names under ``root``. Batches carry uint8 video; the transforms run on
     the training device after transfer (:meth:`on_after_batch_transfer`).
     Batches carry the per-frame word ``boundary`` (B, T) only with ``use_boundary``.
+    With ``modality`` ``audio`` or ``av`` batches also carry ``audio`` (B, T * 640) at 16 kHz,
+    transformed by ``audio_train_transform`` / ``audio_eval_transform`` (noise, standardisation);
+    a dataset whose clips have no audio is an error at set-up.
     """
 
     def __init__(
@@ -39,8 +45,17 @@ class WordDataModule(pl.LightningDataModule):
         preload: bool = False,
         setup_hint: str = "",
         use_boundary: bool = False,
+        modality: str = "video",
+        audio_train_transform: AudioTransform | None = None,
+        audio_eval_transform: AudioTransform | None = None,
+        audio_mismatch: str = "trim",
     ) -> None:
         super().__init__()
+        if modality not in MODALITIES:
+            raise ConfigError(f"modality={modality!r} is not one of {', '.join(MODALITIES)}")
+        self.modality = modality
+        self.audio_train_transform, self.audio_eval_transform = audio_train_transform, audio_eval_transform
+        self.audio_mismatch = audio_mismatch
         self.root = Path(root)
         self.num_classes = num_classes
         self.train_transform, self.eval_transform = train_transform, eval_transform
@@ -85,13 +100,34 @@ class WordDataModule(pl.LightningDataModule):
         items = scan_word_clips(self.root, split, self.vocabulary)
         if not items:
             raise FileNotFoundError(f"{self.root}: no '{split}' clips found (*.npz under WORD/{split}/)")
-        self.datasets[split] = WordClipDataset(items, preload=self.preload)
+        if self.with_audio:
+            self._check_audio(items[0][0])
+        self.datasets[split] = WordClipDataset(
+            items, preload=self.preload, audio=self.with_audio, audio_mismatch=self.audio_mismatch
+        )
 
+    @property
+    def with_audio(self) -> bool:
+        """Whether batches carry audio (``modality`` audio or av)."""
+        return self.modality != "video"
+
+    def _check_audio(self, path: Path) -> None:
+        """Stop at set-up when the dataset's clips have no audio (judged by ``path``, its first clip)."""
+        try:
+            clip = load_clip(path)
+        except ClipError:
+            return  # an unreadable clip is skipped later, with its own message
+        if clip.audio is None:
+            raise ConfigError(
+                f"modality={self.modality} needs audio, but the clips of {self.root} have none ({path}); "
+                f"use modality=video, a dataset with audio (data=synthetic_av_words), or preprocess with audio"
+            )
     def dataloader(self, split: str) -> DataLoader:
-        """An evaluation loader over ``split`` (set up first): fixed order, every clip."""
+        """An evaluation loader over ``split`` (set up first): fixed order, every clip (this rank's share)."""
         return DataLoader(
             self.datasets[split],
             batch_size=self.eval_batch_size,
+            sampler=ShardSampler(len(self.datasets[split]), *rank_and_world_size(self.trainer)),
             num_workers=self.num_workers,
             persistent_workers=self.num_workers > 0,
             collate_fn=collate_clips,
@@ -99,16 +135,19 @@ class WordDataModule(pl.LightningDataModule):
         )
 
     def train_dataloader(self) -> DataLoader:
-        if len(self.datasets["train"]) < self.batch_size:
+        rank, world_size = rank_and_world_size(self.trainer)
+        if len(self.datasets["train"]) // world_size < self.batch_size:
             raise ConfigError(
                 f"{self.root}: the training split has {len(self.datasets['train'])} clips, fewer than one batch "
-                f"(data.batch_size={self.batch_size}); lower data.batch_size or add data"
+                f"(data.batch_size={self.batch_size}) per process ({world_size}); lower data.batch_size or add data"
             )
-        # Seeded from the run's seed (pl.seed_everything), resumable mid-epoch.
+        # Seeded from the run's seed (pl.seed_everything, the same on every rank), resumable mid-epoch.
         return ResumableLoader(
             self.datasets["train"],
             batch_size=self.batch_size,
             seed=torch.initial_seed() % 2**31,
+            rank=rank,
+            world_size=world_size,
             num_workers=self.num_workers,
             persistent_workers=self.num_workers > 0,
             collate_fn=collate_clips,
@@ -129,6 +168,11 @@ class WordDataModule(pl.LightningDataModule):
         training = self.trainer is not None and self.trainer.training
         transform = self.train_transform if training else self.eval_transform
         batch["video"] = transform(batch["video"], batch["lengths"])
+        if "audio" in batch:
+            audio_transform = self.audio_train_transform if training else self.audio_eval_transform
+            if audio_transform is not None:
+                audio_lengths = batch["lengths"] * (batch["audio"].shape[1] // batch["video"].shape[2])
+                batch["audio"] = audio_transform(batch["audio"], audio_lengths)
         if not self.use_boundary:
             batch.pop("boundary", None)
         return batch
@@ -138,6 +182,8 @@ class SyntheticWordDataModule(WordDataModule):
     """The embedded default: synthetic word clips rendered on first use into ``root``.
 
     Generation is deterministic from ``seed`` and cached: a second run reuses the files.
+    ``kind="synthetic_av_words"`` renders the audio-visual clips (eSpeak NG speech in sync with the
+    mouth; needs the optional speech extra).
     """
 
     def __init__(
@@ -152,6 +198,7 @@ class SyntheticWordDataModule(WordDataModule):
         fps: float = 25.0,
         seed: int = 0,
         generation_workers: int | None = None,
+        kind: str = "synthetic_words",
         **kwargs: Any,
     ) -> None:
         super().__init__(
@@ -164,6 +211,7 @@ class SyntheticWordDataModule(WordDataModule):
             "num_frames": num_frames,
             "fps": fps,
             "seed": seed,
+            "kind": kind,
         }
         self.generation_workers = generation_workers
 

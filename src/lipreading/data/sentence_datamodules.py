@@ -12,6 +12,7 @@ import pytorch_lightning as pl
 import torch
 from torch.utils.data import DataLoader
 
+from lipreading.data.loaders import rank_and_world_size
 from lipreading.data.sentences import (
     LengthBucketSampler,
     SentenceClipDataset,
@@ -115,8 +116,10 @@ class SentenceDataModule(pl.LightningDataModule):
 
     def dataloader(self, split: str, shuffle: bool = False) -> DataLoader:
         dataset = self.datasets[split]
+        rank, world_size = rank_and_world_size(self.trainer)
         sampler = LengthBucketSampler(
-            dataset.lengths, self.batch_size if shuffle else self.eval_batch_size, shuffle, seed=self.seed
+            dataset.lengths, self.batch_size if shuffle else self.eval_batch_size, shuffle, seed=self.seed,
+            rank=rank, world_size=world_size,
         )
         return DataLoader(
             dataset, batch_sampler=sampler, num_workers=self.num_workers,

@@ -191,14 +191,25 @@ class LengthBucketSampler(Sampler[list[int]]):
     Training (``shuffle``): shuffle, cut into pools of ``pool_batches`` batches, sort each pool
     by length, batch it, shuffle the batches (a fresh order every epoch from ``seed``).
     Evaluation: batches of the length-sorted clips, in order (deterministic).
+    Under distributed training (``world_size > 1``) every rank draws the same batches and keeps
+    every ``world_size``-th one (training: the same number on every rank), so ranks see disjoint clips.
     """
 
-    def __init__(self, lengths: Sequence[int], batch_size: int, shuffle: bool, seed: int = 0, pool_batches: int = 50) -> None:
+    def __init__(self, lengths: Sequence[int], batch_size: int, shuffle: bool, seed: int = 0, pool_batches: int = 50,
+                 rank: int = 0, world_size: int = 1) -> None:
         if batch_size < 1:
             raise ValueError(f"batch_size={batch_size}: use 1 or more")
+        if not 0 <= rank < world_size:
+            raise ValueError(f"rank {rank} is not in [0, world_size={world_size})")
         self.lengths = np.asarray(lengths)
         self.batch_size, self.shuffle, self.pool_batches = batch_size, shuffle, pool_batches
+        self.rank, self.world_size = rank, world_size
         self.generator = np.random.default_rng(seed)
+
+    def _shard(self, batches: list[list[int]]) -> list[list[int]]:
+        if self.shuffle:  # equal counts, so that no rank waits for another at the end of an epoch
+            batches = batches[: len(batches) // self.world_size * self.world_size]
+        return batches[self.rank :: self.world_size]
 
     def _batches(self) -> list[list[int]]:
         if not self.shuffle:
@@ -214,10 +225,13 @@ class LengthBucketSampler(Sampler[list[int]]):
         return [batches[i] for i in self.generator.permutation(len(batches))]
 
     def __iter__(self) -> Iterator[list[int]]:
-        return iter(self._batches())
+        return iter(self._shard(self._batches()))
 
     def __len__(self) -> int:
-        return -(-len(self.lengths) // self.batch_size) if not self.shuffle else sum(
+        total = -(-len(self.lengths) // self.batch_size) if not self.shuffle else sum(
             -(-min(self.batch_size * self.pool_batches, len(self.lengths) - s) // self.batch_size)
             for s in range(0, len(self.lengths), self.batch_size * self.pool_batches)
         )
+        if self.shuffle:
+            return total // self.world_size
+        return len(range(self.rank, total, self.world_size))

@@ -15,6 +15,7 @@ import torch
 from torch.utils.data import Dataset
 from tqdm import tqdm
 
+from lipreading.data.audio import AUDIO_MISMATCH_POLICIES, AudioError, align_audio
 from lipreading.data.clip import ClipError, load_clip
 
 log = logging.getLogger(__name__)
@@ -45,10 +46,18 @@ class WordClipDataset(Dataset):
     :func:`collate_clips` drops and counts, so one bad file never stops an epoch.
     With ``preload`` every clip is read into memory once (for small corpora such as the
     synthetic default, where it removes all per-epoch I/O).
+    With ``audio`` items carry the clip's 16 kHz audio, exactly 640 samples per frame: a clip
+    without audio is skipped with a message, one whose audio and video lengths disagree by more
+    than a frame is trimmed to the video or skipped (``audio_mismatch``).
     """
 
-    def __init__(self, items: list[tuple[Path, int]], preload: bool = False) -> None:
+    def __init__(
+        self, items: list[tuple[Path, int]], preload: bool = False, audio: bool = False, audio_mismatch: str = "trim"
+    ) -> None:
+        if audio_mismatch not in AUDIO_MISMATCH_POLICIES:
+            raise ValueError(f"audio_mismatch={audio_mismatch!r}; valid: {', '.join(AUDIO_MISMATCH_POLICIES)}")
         self.items = items
+        self.audio, self.audio_mismatch = audio, audio_mismatch
         self._bad: set[Path] = set()
         self._cache: list[dict[str, Any] | None] | None = None
         if preload:
@@ -72,12 +81,25 @@ class WordClipDataset(Dataset):
                 log.warning("skipping clip: %s", e)
             return None
         video = clip.video if clip.video.ndim == 3 else clip.video.mean(-1).astype(np.uint8)
-        return {
+        item = {
             "video": torch.from_numpy(np.ascontiguousarray(video)),
             "label": label,
             "boundary": torch.from_numpy(clip.boundary()),
             "path": str(path),
         }
+        if not self.audio:
+            return item
+        try:
+            if clip.audio is None:
+                raise AudioError(f"{path}: the clip has no audio (modality audio/av needs clips with audio)")
+            audio = align_audio(clip.audio, clip.sample_rate, clip.num_frames, clip.fps, str(path), self.audio_mismatch)
+        except AudioError as e:
+            if path not in self._bad:
+                self._bad.add(path)
+                log.warning("skipping clip: %s", e)
+            return None
+        item["audio"] = torch.from_numpy(audio)
+        return item
 
 
 def collate_clips(items: list[dict[str, Any] | None]) -> dict[str, Any]:
@@ -100,4 +122,16 @@ def collate_clips(items: list[dict[str, Any] | None]) -> dict[str, Any]:
         "label": torch.tensor([item["label"] for item in good]),
         "path": [item["path"] for item in good],
         "skipped": len(items) - len(good),
+        **_collate_audio(good, lengths, frames),
     }
+
+
+def _collate_audio(items: list[dict[str, Any]], lengths: torch.Tensor, frames: int) -> dict[str, torch.Tensor]:
+    """``{"audio": (B, frames * samples_per_frame)}`` zero-padded like the video; {} without audio."""
+    if "audio" not in items[0]:
+        return {}
+    per_frame = items[0]["audio"].shape[0] // int(lengths[0])
+    audio = torch.zeros(len(items), frames * per_frame)
+    for b, item in enumerate(items):
+        audio[b, : item["audio"].shape[0]] = item["audio"]
+    return {"audio": audio}

@@ -20,12 +20,19 @@ class PreprocessConfig:
     min_face_fraction: float = 0.5  # clips whose face is found in fewer frames are skipped
     min_detection_confidence: float = 0.5
     min_tracking_confidence: float = 0.5
+    # Audio: 16 kHz mono, 640 samples per 25 fps frame, from the video's audio track (LRW's mp4)
+    # or the item's WAV file (Chinese-LiPS). A clip without audio, or whose audio and video lengths
+    # differ by more than a frame, is skipped with a message ("skip") or cut to the video ("trim").
+    audio: bool = False
+    audio_mismatch: str = "skip"
 
     def __post_init__(self) -> None:
         if self.crop_size < 8:
             raise ValueError(f"crop_size={self.crop_size}: use at least 8 pixels")
         if self.fps <= 0:
             raise ValueError(f"fps={self.fps}: the output frame rate must be positive")
+        if self.audio_mismatch not in ("skip", "trim"):
+            raise ValueError(f"audio_mismatch={self.audio_mismatch!r}: use skip or trim")
         if self.smooth_window < 1:
             raise ValueError(f"smooth_window={self.smooth_window}: use 1 (no smoothing) or more")
         if self.max_num_faces < 1:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
+from lipreading.data.audio import SAMPLE_RATE, align_audio, read_audio_track, read_wav
 from lipreading.data.clip import Clip
 from lipreading.preprocessing.config import PreprocessConfig
 from lipreading.preprocessing.pipeline import mouth_clip, mouth_frames_clip, resampling_note
@@ -26,6 +27,8 @@ class VideoItem:
     speaker: str = ""
     # Length of the target word in seconds, centred in the clip (LRW's convention); NaN if unknown.
     word_duration: float = math.nan
+    # The item's audio when it is not the video's own track (Chinese-LiPS' WAV files).
+    audio_file: Path | None = None
 
     @property
     def source(self) -> Path:
@@ -43,6 +46,11 @@ class VideoItem:
             word_start=float(np.clip(middle - self.word_duration / 2, 0.0, clip.duration)),
             word_end=float(np.clip(middle + self.word_duration / 2, 0.0, clip.duration)),
         )
+        if config.audio:
+            source = self.audio_file or self.video
+            samples, rate = read_wav(source) if self.audio_file else read_audio_track(source)
+            audio = align_audio(samples, rate, clip.num_frames, clip.fps, str(source), config.audio_mismatch)
+            clip = replace(clip, audio=audio, sample_rate=SAMPLE_RATE)
         return clip, resampling_note(reader)
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any
 
 import pytorch_lightning as pl
 import torch
@@ -12,9 +12,8 @@ from torchmetrics.text import CharErrorRate, WordErrorRate
 
 from lipreading.data.tokenizer import BOS_ID, EOS_ID, PAD_ID, CharTokenizer
 from lipreading.tasks.guards import NonFiniteGuard
+from lipreading.tasks.optim import OptimizerFactory, SchedulerFactory, configure_optimizers
 
-OptimizerFactory = Callable[..., torch.optim.Optimizer]
-SchedulerFactory = Callable[..., torch.optim.lr_scheduler.LRScheduler]
 DECODING_METHODS = ("greedy", "ctc_greedy", "beam")
 
 
@@ -142,7 +141,7 @@ class Seq2SeqTask(pl.LightningModule):
             metric = self.metrics[f"{stage}_{name}"]
             metric.update(hypotheses, batch["text"])
             self.log(f"{stage}/{name}", metric, prog_bar=stage == "val" and name == "cer", batch_size=size)
-        self.log(f"{stage}/loss", losses["loss"], prog_bar=stage == "val", batch_size=size)
+        self.log(f"{stage}/loss", losses["loss"], prog_bar=stage == "val", batch_size=size, sync_dist=True)
 
     def validation_step(self, batch: dict[str, Any], batch_idx: int) -> None:
         self._eval_step(batch, "val")
@@ -157,10 +156,4 @@ class Seq2SeqTask(pl.LightningModule):
                 "id": batch["id"], "path": batch["path"]}
 
     def configure_optimizers(self) -> Any:
-        optimizer = self.optimizer_factory(params=self.parameters())
-        if self.scheduler_factory is None:
-            return optimizer
-        total_steps = int(self.trainer.estimated_stepping_batches)
-        steps_per_epoch = total_steps / max(1, self.trainer.max_epochs or 1)
-        scheduler = self.scheduler_factory(optimizer, total_steps=total_steps, steps_per_epoch=steps_per_epoch)
-        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+        return configure_optimizers(self, self.optimizer_factory, self.scheduler_factory)

@@ -12,9 +12,8 @@ from torchmetrics import MetricCollection
 from torchmetrics.classification import MulticlassAccuracy
 
 from lipreading.tasks.guards import NonFiniteGuard
+from lipreading.tasks.optim import OptimizerFactory, SchedulerFactory, configure_optimizers
 
-OptimizerFactory = Callable[..., torch.optim.Optimizer]
-SchedulerFactory = Callable[..., torch.optim.lr_scheduler.LRScheduler]
 # Mixup of a batch: the weight of each clip's own content and the permutation giving its partner.
 Mixup = tuple[float, torch.Tensor]
 
@@ -125,7 +124,7 @@ class WordClassificationTask(pl.LightningModule):
         logits = self(batch["video"], batch["lengths"], batch.get("boundary"), batch.get("audio"))
         loss = self._loss(logits, batch["label"])
         self.metrics[f"{stage}_metrics"].update(logits, batch["label"])
-        self.log(f"{stage}/loss", loss, prog_bar=stage == "val", batch_size=len(batch["label"]))
+        self.log(f"{stage}/loss", loss, prog_bar=stage == "val", batch_size=len(batch["label"]), sync_dist=True)
         self.log_dict(self.metrics[f"{stage}_metrics"], prog_bar=stage == "val", batch_size=len(batch["label"]))
 
     def validation_step(self, batch: dict[str, Any], batch_idx: int) -> None:
@@ -139,10 +138,4 @@ class WordClassificationTask(pl.LightningModule):
         return {"log_probs": logits.float().log_softmax(-1), "label": batch["label"], "path": batch["path"]}
 
     def configure_optimizers(self) -> Any:
-        optimizer = self.optimizer_factory(params=self.parameters())
-        if self.scheduler_factory is None:
-            return optimizer
-        total_steps = int(self.trainer.estimated_stepping_batches)
-        steps_per_epoch = total_steps / max(1, self.trainer.max_epochs or 1)
-        scheduler = self.scheduler_factory(optimizer, total_steps=total_steps, steps_per_epoch=steps_per_epoch)
-        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+        return configure_optimizers(self, self.optimizer_factory, self.scheduler_factory)

@@ -21,15 +21,22 @@ def _overrides(run_dir: Path) -> list[str] | None:
     return sorted(o for o in yaml.safe_load(path.read_text()) or [] if not o.startswith(IGNORED_OVERRIDES))
 
 
+def latest_last_checkpoint(run_dir: Path) -> Path | None:
+    """The newest ``checkpoints/last*.ckpt`` of a run (two checkpoint callbacks that both keep a
+    "last" file make Lightning name the second ``last-v1.ckpt``)."""
+    candidates = list((run_dir / "checkpoints").glob("last*.ckpt"))
+    return max(candidates, key=lambda p: p.stat().st_mtime) if candidates else None
+
+
 def find_resume_checkpoint(output_dir: Path, runs_dir: Path | None = None) -> Path | None:
-    """The ``last.ckpt`` to resume from, or None to start afresh.
+    """The newest ``last*.ckpt`` to resume from, or None to start afresh.
 
     First this run's own directory (a rerun with the same ``hydra.run.dir``, as a cluster
     requeue does); else the most recent earlier run under ``runs_dir`` with the same
-    command-line overrides that left a ``checkpoints/last.ckpt``.
+    command-line overrides that left a ``checkpoints/last*.ckpt``.
     """
-    own = output_dir / "checkpoints" / "last.ckpt"
-    if own.is_file():
+    own = latest_last_checkpoint(output_dir)
+    if own is not None:
         return own
     if runs_dir is None or not runs_dir.is_dir():
         return None
@@ -39,8 +46,8 @@ def find_resume_checkpoint(output_dir: Path, runs_dir: Path | None = None) -> Pa
         key=lambda p: p.stat().st_mtime, reverse=True,
     )
     for run_dir in candidates:
-        last = run_dir / "checkpoints" / "last.ckpt"
-        if last.is_file() and _overrides(run_dir) == wanted:
+        last = latest_last_checkpoint(run_dir)
+        if last is not None and _overrides(run_dir) == wanted:
             return last
     return None
 

@@ -13,6 +13,7 @@ parameter, written last.
 
 from __future__ import annotations
 
+import importlib
 import json
 import multiprocessing
 import os
@@ -185,6 +186,22 @@ def clip_path(root: str | os.PathLike, split: str, word: str, index: int) -> Pat
     return Path(root) / word / split / f"{word}_{index + 1:05d}.npz"
 
 
+# The clip makers of each kind of synthetic word dataset, as "module:function" (the audio-visual
+# one needs the optional eSpeak NG, so it is imported only when used).
+CLIP_MAKERS = {
+    "synthetic_words": f"{__name__}:make_word_clip",
+    "synthetic_av_words": f"{__package__}.speech:make_av_word_clip",
+}
+
+
+def clip_maker(kind: str):
+    """The function making one clip of a ``kind`` dataset (see :data:`CLIP_MAKERS`)."""
+    if kind not in CLIP_MAKERS:
+        raise ValueError(f"unknown synthetic dataset kind {kind!r}; valid kinds: {', '.join(CLIP_MAKERS)}")
+    module, function = CLIP_MAKERS[kind].split(":")
+    return getattr(importlib.import_module(module), function)
+
+
 @dataclass(frozen=True)
 class _Job:
     root: str
@@ -192,10 +209,11 @@ class _Job:
     num_frames: int
     fps: float
     frame_size: int
+    kind: str = "synthetic_words"
 
 
 def _render_one(job: _Job, split: str, word: str, index: int) -> None:
-    clip = make_word_clip(
+    clip = clip_maker(job.kind)(
         word,
         clip_rng(job.seed, split, word, index),
         job.seed,
@@ -232,7 +250,10 @@ def _is_complete(path: Path, job: _Job) -> bool:
         clip = load_clip(path)
     except ClipError:
         return False
-    return clip.video.shape == (job.num_frames, job.frame_size, job.frame_size)
+    if clip.video.shape != (job.num_frames, job.frame_size, job.frame_size):
+        return False
+    with_audio = job.kind == "synthetic_av_words"
+    return (clip.audio is not None) == with_audio
 
 
 def generation_meta(
@@ -242,10 +263,11 @@ def generation_meta(
     num_frames: int,
     fps: float,
     seed: int,
+    kind: str = "synthetic_words",
 ) -> dict:
     """Everything that determines a generated dataset (the content of ``meta.json``)."""
     meta = {
-        "dataset": "synthetic_words",
+        "dataset": kind,
         "generator_version": GENERATOR_VERSION,
         "words": list(words),
         "clips_per_word": dict(clips_per_word),
@@ -326,10 +348,12 @@ def generate_word_dataset(
     seed: int = 0,
     workers: int | None = None,
     progress: bool = True,
+    kind: str = "synthetic_words",
 ) -> Path:
     """Render ``clips_per_word[split]`` clips of each word into ``root`` (LRW layout); return ``root``.
 
-    Deterministic in ``seed`` whatever ``workers`` is. When ``root/meta.json`` matches the
+    Deterministic in ``seed`` whatever ``workers`` is (``kind="synthetic_av_words"``: the same words,
+    speakers and scenes, but eSpeak NG's timings vary by about a millisecond between calls). When ``root/meta.json`` matches the
     parameters this returns at once; when it differs it raises. An interrupted run resumes:
     clips already on disk are kept, and ``meta.json`` is written only when all are there.
 
@@ -338,7 +362,12 @@ def generate_word_dataset(
     """
     root = Path(root)
     words = _validate(words, clips_per_word)
-    meta = generation_meta(words, clips_per_word, frame_size, num_frames, fps, seed)
+    clip_maker(kind)  # an unknown kind fails before any work
+    if kind == "synthetic_av_words":
+        from .espeak import require_espeak
+
+        require_espeak()
+    meta = generation_meta(words, clips_per_word, frame_size, num_frames, fps, seed, kind)
     meta_path, partial_path = root / "meta.json", root / "meta.partial.json"
     if _check_meta(meta_path, meta, root):
         return root
@@ -350,7 +379,7 @@ def generate_word_dataset(
     root.mkdir(parents=True, exist_ok=True)
     _write_json(partial_path, meta)  # a resumed run must use the same parameters
 
-    job = _Job(str(root), seed, num_frames, fps, frame_size)
+    job = _Job(str(root), seed, num_frames, fps, frame_size, kind)
     tasks = [
         (job, split, word, index)
         for word in words

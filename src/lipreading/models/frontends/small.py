@@ -54,8 +54,9 @@ class SmallFrontend(nn.Module):
 
     def forward(self, video: torch.Tensor) -> torch.Tensor:
         if self.frame_difference:
-            # Backward difference; the first frame's difference is zero.
-            diff = torch.diff(video, dim=2, prepend=video[:, :, :1])
+            # Backward difference; the first frame's difference is zero. NOTE: slicing rather than
+            # torch.diff, which the ONNX exporter does not support.
+            diff = video - torch.cat([video[:, :, :1], video[:, :, :-1]], dim=2)
             video = torch.cat([video, diff], dim=1)  # (B, C, T, H, W) -> (B, 2C, T, H, W)
         x = self.stem(video)  # (B, C', T, H/2, W/2)
         batch, channels, frames, height, width = x.shape

@@ -1,0 +1,1 @@
+"""Evaluation reports: word confusion statistics, sentence error lists, plots and comparison tables."""
