@@ -47,3 +47,17 @@ def test_missing_and_malformed(tmp_path):
         load_clip(tmp_path / "novideo.npz")
     with pytest.raises(ClipError, match="uint8"):
         save_clip(tmp_path / "f.npz", Clip(video=np.zeros((3, 4, 4), np.float32)))
+
+
+def test_training_fields_leave_the_rest_on_disk(tmp_path):
+    from lipreading.data.clip import TRAINING_FIELDS
+
+    rng = np.random.default_rng(1)
+    clip = Clip(video=rng.integers(0, 256, (29, 8, 8), dtype=np.uint8), label="ABOUT", word_start=0.2, word_end=0.6,
+                audio=np.zeros(100, np.float32), sample_rate=16000, phonemes=[("AH", 0.2, 0.3)],
+                landmarks=np.zeros((29, 4, 2), np.float32))
+    save_clip(tmp_path / "c.npz", clip)
+    light = load_clip(tmp_path / "c.npz", TRAINING_FIELDS)
+    assert np.array_equal(light.video, clip.video) and (light.label, light.word_start, light.word_end) == ("ABOUT", 0.2, 0.6)
+    assert light.audio is None and light.landmarks is None and light.phonemes is None
+    assert load_clip(tmp_path / "c.npz", set()).video.shape == (29, 8, 8), "the video is always read"

@@ -22,7 +22,7 @@ import torch
 from torch.utils.data import Dataset, Sampler
 from tqdm import tqdm
 
-from lipreading.data.clip import ClipError, load_clip
+from lipreading.data.clip import TRAINING_FIELDS, ClipError, load_clip
 from lipreading.data.tokenizer import PAD_ID, CharTokenizer
 from lipreading.utils.errors import UserError
 
@@ -144,7 +144,7 @@ class SentenceClipDataset(Dataset):
     def _read(self, index: int) -> dict[str, Any] | None:
         u = self.utterances[index]
         try:
-            clip = load_clip(u.path)
+            clip = load_clip(u.path, TRAINING_FIELDS)
         except ClipError as e:
             if u.path not in self._bad:
                 self._bad.add(u.path)

@@ -16,7 +16,7 @@ from torch.utils.data import Dataset
 from tqdm import tqdm
 
 from lipreading.data.audio import AUDIO_MISMATCH_POLICIES, AudioError, align_audio
-from lipreading.data.clip import ClipError, load_clip
+from lipreading.data.clip import TRAINING_FIELDS, ClipError, load_clip
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +74,7 @@ class WordClipDataset(Dataset):
     def _read(self, index: int) -> dict[str, Any] | None:
         path, label = self.items[index]
         try:
-            clip = load_clip(path)
+            clip = load_clip(path, TRAINING_FIELDS | {"audio", "sample_rate"} if self.audio else TRAINING_FIELDS)
         except ClipError as e:
             if path not in self._bad:
                 self._bad.add(path)
