@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
-import pytorch_lightning as pl
 import torch
 from torch.utils.data import DataLoader
 
+from lipreading.data.base import ClipDataModule
 from lipreading.data.clip import ClipError, load_clip
 from lipreading.data.loaders import ResumableLoader, ShardSampler, rank_and_world_size
 from lipreading.data.synthetic import default_vocabulary, generate_word_dataset
@@ -20,7 +20,7 @@ AudioTransform = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 MODALITIES = ("video", "audio", "av")
 
 
-class WordDataModule(pl.LightningDataModule):
+class WordDataModule(ClipDataModule):
     """Word clips in the LRW-mirrored layout (``ROOT/WORD/{train,val,test}/*.npz``).
 
     ``vocabulary`` lists the words (class ``i`` is ``vocabulary[i]``); ``None`` takes the
@@ -67,8 +67,6 @@ class WordDataModule(pl.LightningDataModule):
         self.setup_hint = setup_hint
         self.use_boundary = use_boundary
         self.datasets: dict[str, WordClipDataset] = {}
-        # The split that `trainer.predict` runs over (eval.py sets it from its `split` option).
-        self.predict_split = "test"
 
     @property
     def vocabulary(self) -> list[str]:
@@ -81,11 +79,6 @@ class WordDataModule(pl.LightningDataModule):
     def _check_root(self) -> None:
         if not self.root.is_dir():
             raise FileNotFoundError(f"dataset directory {self.root} does not exist. {self.setup_hint}".strip())
-
-    def setup(self, stage: str | None = None) -> None:
-        splits = {"fit": ("train", "val"), "validate": ("val",), "test": ("test",), "predict": (self.predict_split,)}
-        for split in splits[stage] if stage else ("train", "val", "test"):
-            self.setup_split(split)
 
     def setup_split(self, split: str) -> None:
         """Index the clips of ``split`` (once)."""
@@ -153,23 +146,10 @@ class WordDataModule(pl.LightningDataModule):
             collate_fn=collate_clips,
         )
 
-    def val_dataloader(self) -> DataLoader:
-        return self.dataloader("val")
-
-    def test_dataloader(self) -> DataLoader:
-        return self.dataloader("test")
-
-    def predict_dataloader(self) -> DataLoader:
-        return self.dataloader(self.predict_split)
-
     def on_after_batch_transfer(self, batch: dict[str, Any], dataloader_idx: int) -> dict[str, Any]:
-        if "video" not in batch:
-            return batch
-        training = self.trainer is not None and self.trainer.training
-        transform = self.train_transform if training else self.eval_transform
-        batch["video"] = transform(batch["video"], batch["lengths"])
+        batch = super().on_after_batch_transfer(batch, dataloader_idx)
         if "audio" in batch:
-            audio_transform = self.audio_train_transform if training else self.audio_eval_transform
+            audio_transform = self.audio_train_transform if self.training else self.audio_eval_transform
             if audio_transform is not None:
                 audio_lengths = batch["lengths"] * (batch["audio"].shape[1] // batch["video"].shape[2])
                 batch["audio"] = audio_transform(batch["audio"], audio_lengths)

@@ -8,10 +8,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pytorch_lightning as pl
 import torch
 from torch.utils.data import DataLoader
 
+from lipreading.data.base import ClipDataModule
 from lipreading.data.loaders import rank_and_world_size
 from lipreading.data.sentences import (
     LengthBucketSampler,
@@ -30,7 +30,7 @@ VideoTransform = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 SPLITS = ("train", "val", "test")
 
 
-class SentenceDataModule(pl.LightningDataModule):
+class SentenceDataModule(ClipDataModule):
     """Sentence clips in the preprocessed Chinese-LiPS layout (``ROOT/{split}.csv`` + clips).
 
     The character tokenizer is built from the training transcripts (``min_char_count``,
@@ -68,7 +68,6 @@ class SentenceDataModule(pl.LightningDataModule):
         self._tokenizer: CharTokenizer | None = None
         self._manifests: dict[str, list[Utterance]] = {}
         self.datasets: dict[str, SentenceClipDataset] = {}
-        self.predict_split = "test"  # the split `trainer.predict` runs over (eval.py sets it)
 
     def utterances(self, split: str) -> list[Utterance]:
         """The usable manifest rows of ``split`` (read once; left-out rows are reported)."""
@@ -94,11 +93,6 @@ class SentenceDataModule(pl.LightningDataModule):
     def tokenizer(self, tokenizer: CharTokenizer) -> None:
         self._tokenizer = tokenizer
         self.datasets.clear()
-
-    def setup(self, stage: str | None = None) -> None:
-        splits = {"fit": ("train", "val"), "validate": ("val",), "test": ("test",), "predict": (self.predict_split,)}
-        for split in splits[stage] if stage else SPLITS:
-            self.setup_split(split)
 
     def setup_split(self, split: str) -> None:
         """Index the clips of ``split`` (once)."""
@@ -128,23 +122,6 @@ class SentenceDataModule(pl.LightningDataModule):
 
     def train_dataloader(self) -> DataLoader:
         return self.dataloader("train", shuffle=True)
-
-    def val_dataloader(self) -> DataLoader:
-        return self.dataloader("val")
-
-    def test_dataloader(self) -> DataLoader:
-        return self.dataloader("test")
-
-    def predict_dataloader(self) -> DataLoader:
-        return self.dataloader(self.predict_split)
-
-    def on_after_batch_transfer(self, batch: dict[str, Any], dataloader_idx: int) -> dict[str, Any]:
-        if "video" not in batch:
-            return batch
-        training = self.trainer is not None and self.trainer.training
-        transform = self.train_transform if training else self.eval_transform
-        batch["video"] = transform(batch["video"], batch["lengths"])
-        return batch
 
     def stats(self, fps: float = 25.0, bin_seconds: float = 1.0) -> str:
         """Split sizes, a duration histogram, the vocabulary size and the OOV rate of val/test."""
