@@ -29,6 +29,7 @@ a half-written clip behind.
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 import tempfile
@@ -40,6 +41,9 @@ from pathlib import Path
 import numpy as np
 
 from lipreading.utils.errors import UserError
+
+
+log = logging.getLogger(__name__)
 
 
 class ClipError(UserError):
@@ -160,3 +164,22 @@ def load_clip(path: str | os.PathLike, fields: Collection[str] | None = None) ->
         phonemes=phonemes,
         landmarks=data.get("landmarks"),
     )
+
+
+def grayscale_video(clip: Clip) -> np.ndarray:
+    """The clip's frames as contiguous uint8 ``(T, H, W)`` (a colour clip is averaged over channels)."""
+    video = clip.video if clip.video.ndim == 3 else clip.video.mean(-1).astype(np.uint8)
+    return np.ascontiguousarray(video)
+
+
+class SkippedClips:
+    """The clips a dataset could not use: each is logged once, with its path and reason."""
+
+    def __init__(self) -> None:
+        self.paths: set[Path] = set()
+
+    def skip(self, path: Path, reason: Exception) -> None:
+        """Record ``path`` as skipped (logging it the first time); returns None, the dataset's item."""
+        if path not in self.paths:
+            self.paths.add(path)
+            log.warning("skipping clip: %s", reason)

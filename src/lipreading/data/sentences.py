@@ -22,7 +22,7 @@ import torch
 from torch.utils.data import Dataset, Sampler
 from tqdm import tqdm
 
-from lipreading.data.clip import TRAINING_FIELDS, ClipError, load_clip
+from lipreading.data.clip import TRAINING_FIELDS, ClipError, SkippedClips, grayscale_video, load_clip
 from lipreading.data.tokenizer import PAD_ID, CharTokenizer
 from lipreading.utils.errors import UserError
 
@@ -125,7 +125,7 @@ class SentenceClipDataset(Dataset):
     def __init__(self, utterances: Sequence[Utterance], tokenizer: CharTokenizer, preload: bool = False) -> None:
         self.utterances = list(utterances)
         self.tokenizer = tokenizer
-        self._bad: set[Path] = set()
+        self.skipped = SkippedClips()
         self._cache: list[dict[str, Any] | None] | None = None
         if preload:
             self._cache = [self._read(i) for i in tqdm(range(len(self)), desc="loading clips", leave=False)]
@@ -146,13 +146,10 @@ class SentenceClipDataset(Dataset):
         try:
             clip = load_clip(u.path, TRAINING_FIELDS)
         except ClipError as e:
-            if u.path not in self._bad:
-                self._bad.add(u.path)
-                log.warning("skipping clip: %s", e)
-            return None
-        video = clip.video if clip.video.ndim == 3 else clip.video.mean(-1).astype(np.uint8)
+            return self.skipped.skip(u.path, e)
+        video = grayscale_video(clip)
         return {
-            "video": torch.from_numpy(np.ascontiguousarray(video)),
+            "video": torch.from_numpy(video),
             "tokens": torch.tensor(self.tokenizer.encode(u.text), dtype=torch.long),
             "text": self.tokenizer.normalise(u.text),
             "id": u.id,

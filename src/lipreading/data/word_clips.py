@@ -6,19 +6,16 @@ one dataset class reads every word-level corpus.
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 from typing import Any, Sequence
 
-import numpy as np
 import torch
 from torch.utils.data import Dataset
 from tqdm import tqdm
 
 from lipreading.data.audio import AUDIO_MISMATCH_POLICIES, AudioError, align_audio
-from lipreading.data.clip import TRAINING_FIELDS, ClipError, load_clip
+from lipreading.data.clip import TRAINING_FIELDS, ClipError, SkippedClips, grayscale_video, load_clip
 
-log = logging.getLogger(__name__)
 
 SPLITS = ("train", "val", "test")
 
@@ -58,7 +55,7 @@ class WordClipDataset(Dataset):
             raise ValueError(f"audio_mismatch={audio_mismatch!r}; valid: {', '.join(AUDIO_MISMATCH_POLICIES)}")
         self.items = items
         self.audio, self.audio_mismatch = audio, audio_mismatch
-        self._bad: set[Path] = set()
+        self.skipped = SkippedClips()
         self._cache: list[dict[str, Any] | None] | None = None
         if preload:
             self._cache = [self._read(i) for i in tqdm(range(len(items)), desc="loading clips", leave=False)]
@@ -76,13 +73,9 @@ class WordClipDataset(Dataset):
         try:
             clip = load_clip(path, TRAINING_FIELDS | {"audio", "sample_rate"} if self.audio else TRAINING_FIELDS)
         except ClipError as e:
-            if path not in self._bad:
-                self._bad.add(path)
-                log.warning("skipping clip: %s", e)
-            return None
-        video = clip.video if clip.video.ndim == 3 else clip.video.mean(-1).astype(np.uint8)
+            return self.skipped.skip(path, e)
         item = {
-            "video": torch.from_numpy(np.ascontiguousarray(video)),
+            "video": torch.from_numpy(grayscale_video(clip)),
             "label": label,
             "boundary": torch.from_numpy(clip.boundary()),
             "path": str(path),
@@ -94,10 +87,7 @@ class WordClipDataset(Dataset):
                 raise AudioError(f"{path}: the clip has no audio (modality audio/av needs clips with audio)")
             audio = align_audio(clip.audio, clip.sample_rate, clip.num_frames, clip.fps, str(path), self.audio_mismatch)
         except AudioError as e:
-            if path not in self._bad:
-                self._bad.add(path)
-                log.warning("skipping clip: %s", e)
-            return None
+            return self.skipped.skip(path, e)
         item["audio"] = torch.from_numpy(audio)
         return item
 
