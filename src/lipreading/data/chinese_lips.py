@@ -27,7 +27,7 @@ import csv
 import os
 from pathlib import Path
 
-from lipreading.preprocessing.items import LayoutError, Listing, VideoItem
+from lipreading.preprocessing.items import LayoutError, Listing, VideoItem, check_splits
 
 SPLIT_FILES = {"train": "meta_train.csv", "val": "meta_valid.csv", "test": "meta_test.csv"}
 # The columns used, each under its official name and its alternative one.
@@ -80,11 +80,7 @@ def chinese_lips_listing(
 ) -> Listing:
     """Every Chinese-LiPS clip in ``splits`` under ``root``, the folder of the ``meta_*.csv``."""
     root = Path(root)
-    unknown = set(splits) - set(SPLIT_FILES)
-    if unknown:
-        raise LayoutError(
-            f"unknown Chinese-LiPS split(s) {sorted(unknown)}; valid: {list(SPLIT_FILES)}"
-        )
+    check_splits("Chinese-LiPS", splits, SPLIT_FILES)
     find_video = VideoFinder(root)
     listing = Listing()
     for split in splits:

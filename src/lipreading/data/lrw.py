@@ -28,7 +28,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from lipreading.preprocessing.items import LayoutError, Listing, VideoItem
+from lipreading.preprocessing.items import LayoutError, Listing, VideoItem, check_splits
 
 SPLITS = ("train", "val", "test")
 
@@ -60,9 +60,7 @@ def lrw_listing(root: str | os.PathLike, splits: tuple[str, ...] = SPLITS) -> Li
     root = Path(root)
     if (root / "lipread_mp4").is_dir():
         root = root / "lipread_mp4"
-    unknown = set(splits) - set(SPLITS)
-    if unknown:
-        raise LayoutError(f"unknown LRW split(s) {sorted(unknown)}; valid: {list(SPLITS)}")
+    check_splits("LRW", splits, SPLITS)
     listing = Listing()
     for split in splits:
         for video in sorted(root.glob(f"*/{split}/*.mp4")):

@@ -35,7 +35,7 @@ import os
 from functools import cache
 from pathlib import Path
 
-from lipreading.preprocessing.items import LayoutError, Listing, MouthFramesItem
+from lipreading.preprocessing.items import LayoutError, Listing, MouthFramesItem, check_splits
 
 FPS = 25.0
 SPLIT_FILES = {"train": "trn_1000.txt", "val": "val_1000.txt", "test": "tst_1000.txt"}
@@ -57,11 +57,7 @@ def lrw1000_listing(
 ) -> Listing:
     """Every word of LRW-1000 under ``root`` (the ``LRW1000_Public`` folder) in ``splits``."""
     root = Path(root)
-    unknown = set(splits) - set(SPLIT_FILES)
-    if unknown:
-        raise LayoutError(
-            f"unknown LRW-1000 split(s) {sorted(unknown)}; valid: {list(SPLIT_FILES)}"
-        )
+    check_splits("LRW-1000", splits, SPLIT_FILES)
     images = find_image_root(root)
 
     @cache

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -85,6 +86,13 @@ class MouthFramesItem:
 
 class LayoutError(UserError):
     """A raw dataset folder or metadata file that does not follow the expected layout."""
+
+
+def check_splits(dataset: str, splits: Iterable[str], valid: Iterable[str]) -> None:
+    """Raise :class:`LayoutError` naming any of ``splits`` that ``dataset`` does not have."""
+    unknown = set(splits) - set(valid)
+    if unknown:
+        raise LayoutError(f"unknown {dataset} split(s) {sorted(unknown)}; valid: {list(valid)}")
 
 
 @dataclass
