@@ -7,6 +7,7 @@ import pytest
 import pytorch_lightning as pl
 import torch
 
+from lipreading.data.separation import SeparationDataModule
 from lipreading.data.tokenizer import CharTokenizer
 from lipreading.training import build_task, instantiate_group
 from lipreading.utils.errors import ConfigError
@@ -31,6 +32,12 @@ def _sentence_tokenizer() -> CharTokenizer:
 @pytest.mark.parametrize("model", _options("model"))
 def test_model_configs_build_and_run(compose_train, model):
     cfg = compose_train(f"model={model}", "data.num_classes=20")
+    if cfg.model._target_.endswith("AudioVisualSeparator"):  # separators: mixtures in, one waveform per speaker out
+        task = build_task(compose_train("experiment=separation", f"model={model}"))
+        with torch.no_grad():
+            estimates = task.eval()(torch.randn(2, 20 * 640), torch.tensor([20, 13]), torch.randn(2, 1, 20, 44, 44))
+        assert estimates.shape == (2, 2, 20 * 640)
+        return
     if _is_sentence_model(cfg):  # sentence models: vocabulary from the tokenizer, seq2seq task
         cfg = compose_train(f"model={model}", "data=synthetic_sentences", "task=seq2seq")
         task = build_task(cfg, _sentence_tokenizer())
@@ -50,7 +57,9 @@ def test_data_configs_instantiate(compose_train, data):
     cfg = compose_train(f"data={data}")
     datamodule = hydra.utils.instantiate(cfg.data)
     assert isinstance(datamodule, pl.LightningDataModule)
-    if "num_classes" in cfg.data:
+    if cfg.data._target_.endswith(".SeparationDataModule"):  # mixtures of the clips of a datamodule with audio
+        assert isinstance(datamodule, SeparationDataModule) and datamodule.clips.modality == "av"
+    elif "num_classes" in cfg.data:
         assert datamodule.num_classes == cfg.data.num_classes
     else:  # sentence data: the vocabulary is the tokenizer's, built from the training transcripts
         assert hasattr(type(datamodule), "tokenizer")

@@ -42,6 +42,22 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     return checkpoint
 
 
+def checkpoint_kind(checkpoint: dict[str, Any]) -> str:
+    """'word', 'sentence' or 'separation': what the checkpoint's task does."""
+    from lipreading.utils.validation import known_kind
+
+    return known_kind(OmegaConf.create(checkpoint["config"])) or ("sentence" if "tokenizer" in checkpoint else "word")
+
+
+def check_checkpoint_kind(cfg: DictConfig, kind: str) -> None:
+    """Raise :class:`ConfigError` when ``cfg.task`` (optional: ``task=separation``) names another kind than ``kind``."""
+    from lipreading.utils.validation import known_kind
+
+    expected = known_kind(cfg) if cfg.get("task") else None
+    if expected is not None and expected != kind:
+        raise ConfigError(f"task= names a {expected} task but {cfg.ckpt} is a {kind} checkpoint; drop task= or pass a {expected} checkpoint")
+
+
 def checkpoint_tokenizer(checkpoint: dict[str, Any]) -> CharTokenizer | None:
     """The character tokenizer of a sentence checkpoint (None for a word checkpoint)."""
     data = checkpoint.get("tokenizer")
@@ -123,6 +139,12 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
     tokenizer): corpus CER/WER and per-utterance hypothesis, reference and CER.
     """
     checkpoint = load_checkpoint(cfg.ckpt)
+    kind = checkpoint_kind(checkpoint)
+    check_checkpoint_kind(cfg, kind)
+    if kind == "separation":
+        from lipreading.separation_evaluation import evaluate_separation
+
+        return evaluate_separation(cfg, checkpoint)
     if "tokenizer" in checkpoint and cfg.get("tta"):
         raise ConfigError(f"tta={cfg.tta} applies to word checkpoints; {cfg.ckpt} is a sentence checkpoint")
     if "tokenizer" in checkpoint:

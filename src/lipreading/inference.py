@@ -21,7 +21,7 @@ from omegaconf import DictConfig, OmegaConf
 from torchmetrics.functional.text import char_error_rate
 
 from lipreading.data.clip import Clip, load_clip, save_clip
-from lipreading.evaluation import load_checkpoint, restore_task
+from lipreading.evaluation import check_checkpoint_kind, checkpoint_kind, load_checkpoint, restore_task
 from lipreading.preprocessing import PreprocessConfig, preprocess_video
 from lipreading.preprocessing.video import read_video
 from lipreading.utils.errors import ConfigError
@@ -94,12 +94,19 @@ def write_roi(clip: Clip, output_dir: Path) -> list[Path]:
     return [npz, mp4]
 
 
-def infer(cfg: DictConfig) -> Transcript:
-    """Decode ``cfg.video`` with ``cfg.ckpt``; print and return the result (see conf/infer.yaml)."""
+def infer(cfg: DictConfig) -> Transcript | dict[str, Any]:
+    """Decode ``cfg.video`` with ``cfg.ckpt``; print and return the result (see conf/infer.yaml).
+    A separation checkpoint separates the video's target speaker instead (:mod:`lipreading.separation_inference`)."""
     if not cfg.get("video"):
         raise ConfigError("give the video to read: python infer.py video=PATH ckpt=PATH")
     checkpoint = load_checkpoint(cfg.ckpt)
+    kind = checkpoint_kind(checkpoint)
+    check_checkpoint_kind(cfg, kind)
     task, train_cfg = restore_task(checkpoint, cfg.ckpt)
+    if kind == "separation":
+        from lipreading.separation_inference import separate
+
+        return separate(cfg, task, train_cfg)
     frame_size = OmegaConf.select(train_cfg, "data.frame_size", default=None) or cfg.roi.crop_size
     roi = PreprocessConfig(**OmegaConf.to_container(cfg.roi, resolve=True))
     clip = mouth_clip(cfg.video, int(frame_size), bool(cfg.cropped), roi)

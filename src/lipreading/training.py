@@ -52,18 +52,21 @@ def build_task(cfg: DictConfig, tokenizer: Any | None = None) -> pl.LightningMod
     return hydra.utils.instantiate(task_cfg, net=net)
 
 
-# The frontends of an audio-visual model (AudioVisualWordNet) that each modality uses.
-STREAM_FRONTENDS = {"video": ("video_frontend",), "audio": ("audio_frontend",), "av": ("video_frontend", "audio_frontend")}
+# The parts of a model that read each stream: an audio-visual word model (AudioVisualWordNet) has
+# both frontends; a separator (AudioVisualSeparator) always reads the audio, and the video through
+# its video frontend, backend and appearance encoder.
+STREAM_PARTS = {"video": ("video_frontend", "video_backend", "appearance"), "audio": ("audio_frontend",)}
+MODALITY_STREAMS = {"video": ("video",), "audio": ("audio",), "av": ("video", "audio")}
 
 
 def unused_streams(cfg: DictConfig) -> dict[str, None]:
-    """``{frontend: None}`` for the frontends of a two-stream model that ``cfg.modality`` leaves out
-    (they are then not built); ``{}`` for single-stream models."""
+    """``{part: None}`` for the parts of a two-stream model that ``cfg.modality`` leaves out (they
+    are then not built); ``{}`` for single-stream models (those with a plain ``frontend``)."""
     model = cfg.model
-    if "video_frontend" not in model or "audio_frontend" not in model:
+    if "video_frontend" not in model:
         return {}
-    used = STREAM_FRONTENDS[cfg.get("modality") or "video"]
-    return {name: None for name in ("video_frontend", "audio_frontend") if name not in used}
+    used = MODALITY_STREAMS[cfg.get("modality") or "video"]
+    return {part: None for stream, parts in STREAM_PARTS.items() if stream not in used for part in parts if part in model}
 
 
 def load_stream_weights(net: Any, init_from: dict[str, str | None]) -> None:

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from lipreading.data.audio import AudioError, align_audio, read_audio_track, read_wav, resample, samples_per_frame
+from tests.helpers.av_video import write_mp4
 
 
 def test_resample_keeps_a_tone_and_removes_what_is_above_the_new_nyquist():
@@ -46,22 +47,9 @@ def test_read_wav_mixes_to_mono_and_reports_missing_files(tmp_path: Path):
 
 
 def _write_mp4(path: Path, with_audio: bool) -> None:
-    av = pytest.importorskip("av", reason="PyAV is the optional speech extra: pip install '.[speech]'")
-    with av.open(str(path), "w") as container:
-        video = container.add_stream("mpeg4", rate=25)
-        video.width, video.height, video.pix_fmt = 32, 32, "yuv420p"
-        audio = container.add_stream("aac", rate=16000, layout="mono") if with_audio else None
-        for i in range(25):
-            frame = av.VideoFrame.from_ndarray(np.full((32, 32, 3), i * 8, np.uint8), format="rgb24")
-            container.mux(video.encode(frame))
-        container.mux(video.encode())
-        if audio is not None:
-            tone = (0.3 * np.sin(2 * np.pi * 440 * np.arange(16000) / 16000)).astype(np.float32)
-            for start in range(0, 16000, 1024):
-                chunk = av.AudioFrame.from_ndarray(tone[None, start:start + 1024], format="fltp", layout="mono")
-                chunk.sample_rate = 16000
-                container.mux(audio.encode(chunk))
-            container.mux(audio.encode())
+    frames = np.stack([np.full((32, 32, 3), i * 8, np.uint8) for i in range(25)])
+    tone = (0.3 * np.sin(2 * np.pi * 440 * np.arange(16000) / 16000)).astype(np.float32)
+    write_mp4(path, frames, tone if with_audio else None)
 
 
 def test_read_audio_track_decodes_the_mp4_audio_and_names_a_file_without_one(tmp_path: Path):

@@ -99,8 +99,8 @@ class Dashboard(Callback):
     @torch.no_grad()
     def _observe(self, trainer: pl.Trainer, pl_module: pl.LightningModule, batch: dict[str, Any],
                  num_batches: int | float) -> None:
-        if not isinstance(batch, dict) or "video" not in batch:
-            return
+        if not isinstance(batch, dict) or "video" not in batch or "mixture" in batch:
+            return  # separation: learning curves only (eval.py writes spectrograms and WAVs)
         video, lengths = batch["video"], batch["lengths"]
         index = self._sample_index(len(lengths), num_batches)
         with trainer.precision_plugin.forward_context():

@@ -16,11 +16,14 @@ from pathlib import Path
 
 import numpy as np
 
+from lipreading.data.clip import Clip
 from lipreading.utils.errors import UserError
 
 SAMPLE_RATE = 16000
 """The sample rate of every clip's audio (LRW's; 640 samples per frame at 25 fps)."""
 AUDIO_MISMATCH_POLICIES = ("trim", "skip")
+AUDIO_FIELDS = frozenset({"audio", "sample_rate", "speaker"})
+"""What a dataset with audio reads besides the training fields (the speaker picks a mixture's interferers)."""
 
 
 class AudioError(UserError):
@@ -129,8 +132,7 @@ def align_audio(
     disagreement is an :class:`AudioError` naming ``source`` with ``policy="skip"``; with
     ``policy="trim"`` the audio is cut (or padded) to the video and the clip kept.
     """
-    if policy not in AUDIO_MISMATCH_POLICIES:
-        raise ValueError(f"unknown audio mismatch policy {policy!r}; valid: {', '.join(AUDIO_MISMATCH_POLICIES)}")
+    check_mismatch_policy(policy)
     audio = resample(audio, rate, SAMPLE_RATE)
     per_frame = samples_per_frame(fps)
     wanted = num_frames * per_frame
@@ -142,3 +144,30 @@ def align_audio(
     out = np.zeros(wanted, dtype=np.float32)
     out[: min(wanted, len(audio))] = audio[:wanted]
     return out
+
+
+def check_mismatch_policy(policy: str) -> None:
+    """Raise a ValueError naming ``policy`` unless it is one of :data:`AUDIO_MISMATCH_POLICIES`."""
+    if policy not in AUDIO_MISMATCH_POLICIES:
+        raise ValueError(f"audio_mismatch={policy!r} is not a policy; valid: {', '.join(AUDIO_MISMATCH_POLICIES)}")
+
+
+def clip_audio(clip: Clip, source: str | os.PathLike, policy: str = "trim") -> np.ndarray:
+    """The audio of ``clip`` aligned to its video (:func:`align_audio`); an :class:`AudioError` naming
+    ``source`` when the clip has none."""
+    if clip.audio is None or clip.sample_rate is None:
+        raise AudioError(f"{source}: the clip has no audio (modality audio/av needs clips with audio)")
+    return align_audio(clip.audio, clip.sample_rate, clip.num_frames, clip.fps, str(source), policy)
+
+
+def write_wav(path: str | os.PathLike, samples: np.ndarray, rate: int = SAMPLE_RATE) -> Path:
+    """Write mono float ``samples`` (clipped to [-1, 1]) as a 16-bit PCM WAV file; return its path."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pcm = (np.clip(np.asarray(samples, dtype=np.float32), -1.0, 1.0) * 32767).round().astype("<i2")
+    with wave.open(str(path), "wb") as f:
+        f.setnchannels(1)
+        f.setsampwidth(2)
+        f.setframerate(rate)
+        f.writeframes(pcm.tobytes())
+    return path

@@ -3,12 +3,38 @@
 from __future__ import annotations
 
 from abc import abstractmethod
+from pathlib import Path
 from typing import Any
 
 import pytorch_lightning as pl
 from torch.utils.data import DataLoader
 
+from lipreading.data.clip import ClipError, load_clip
+from lipreading.utils.errors import ConfigError
+
 STAGE_SPLITS = {"fit": ("train", "val"), "validate": ("val",), "test": ("test",)}
+MODALITIES = ("video", "audio", "av")
+"""What a datamodule loads for its model: ``audio`` and ``av`` add each clip's audio to its video."""
+
+
+def check_modality(modality: str) -> str:
+    """``modality``, or a ConfigError naming it and the valid ones."""
+    if modality not in MODALITIES:
+        raise ConfigError(f"modality={modality!r} is not one of {', '.join(MODALITIES)}")
+    return modality
+
+
+def require_audio(modality: str, root: Path, first_clip: Path) -> None:
+    """Stop at set-up when a dataset's clips have no audio (judged by ``first_clip``, its first one)."""
+    try:
+        clip = load_clip(first_clip, {"audio", "sample_rate"})
+    except ClipError:
+        return  # an unreadable clip is skipped later, with its own message
+    if clip.audio is None:
+        raise ConfigError(
+            f"modality={modality} needs audio, but the clips of {root} have none ({first_clip}); use "
+            f"modality=video, or clips with audio (data=synthetic_av_words, or preprocess with roi.audio=true)"
+        )
 
 
 class ClipDataModule(pl.LightningDataModule):

@@ -8,8 +8,7 @@ from typing import Any, Callable, Mapping, Sequence
 import torch
 from torch.utils.data import DataLoader
 
-from lipreading.data.base import ClipDataModule
-from lipreading.data.clip import ClipError, load_clip
+from lipreading.data.base import ClipDataModule, check_modality, require_audio
 from lipreading.data.loaders import ResumableLoader, ShardSampler, rank_and_world_size
 from lipreading.data.synthetic import default_vocabulary, generate_word_dataset
 from lipreading.data.word_clips import WordClipDataset, collate_clips, scan_word_clips
@@ -17,7 +16,6 @@ from lipreading.utils.errors import ConfigError
 
 VideoTransform = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 AudioTransform = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
-MODALITIES = ("video", "audio", "av")
 
 
 class WordDataModule(ClipDataModule):
@@ -51,9 +49,7 @@ class WordDataModule(ClipDataModule):
         audio_mismatch: str = "trim",
     ) -> None:
         super().__init__()
-        if modality not in MODALITIES:
-            raise ConfigError(f"modality={modality!r} is not one of {', '.join(MODALITIES)}")
-        self.modality = modality
+        self.modality = check_modality(modality)
         self.audio_train_transform, self.audio_eval_transform = audio_train_transform, audio_eval_transform
         self.audio_mismatch = audio_mismatch
         self.root = Path(root)
@@ -94,7 +90,7 @@ class WordDataModule(ClipDataModule):
         if not items:
             raise FileNotFoundError(f"{self.root}: no '{split}' clips found (*.npz under WORD/{split}/)")
         if self.with_audio:
-            self._check_audio(items[0][0])
+            require_audio(self.modality, self.root, items[0][0])
         self.datasets[split] = WordClipDataset(
             items, preload=self.preload, audio=self.with_audio, audio_mismatch=self.audio_mismatch
         )
@@ -104,17 +100,6 @@ class WordDataModule(ClipDataModule):
         """Whether batches carry audio (``modality`` audio or av)."""
         return self.modality != "video"
 
-    def _check_audio(self, path: Path) -> None:
-        """Stop at set-up when the dataset's clips have no audio (judged by ``path``, its first clip)."""
-        try:
-            clip = load_clip(path)
-        except ClipError:
-            return  # an unreadable clip is skipped later, with its own message
-        if clip.audio is None:
-            raise ConfigError(
-                f"modality={self.modality} needs audio, but the clips of {self.root} have none ({path}); "
-                f"use modality=video, a dataset with audio (data=synthetic_av_words), or preprocess with audio"
-            )
     def dataloader(self, split: str) -> DataLoader:
         """An evaluation loader over ``split`` (set up first): fixed order, every clip (this rank's share)."""
         return DataLoader(

@@ -57,6 +57,15 @@ class EpochShuffleSampler(Sampler[int]):
         return self.size // self.world_size
 
 
+class EpochKeyedSampler(EpochShuffleSampler):
+    """:class:`EpochShuffleSampler` that yields ``(epoch, index)`` keys, for datasets that draw
+    something new for a clip every epoch from ``(seed, epoch, index)`` (the speech mixtures)."""
+
+    def __iter__(self) -> Iterator[tuple[int, int]]:  # type: ignore[override]
+        epoch = self.epoch
+        return ((epoch, index) for index in super().__iter__())
+
+
 class ShardSampler(Sampler[int]):
     """Evaluation order, sharded: rank ``rank`` reads clips ``rank, rank + world_size, ...``.
 
@@ -83,9 +92,16 @@ class ResumableLoader(DataLoader):
     """
 
     def __init__(
-        self, dataset: Dataset, batch_size: int, seed: int, rank: int = 0, world_size: int = 1, **kwargs: Any
+        self,
+        dataset: Dataset,
+        batch_size: int,
+        seed: int,
+        rank: int = 0,
+        world_size: int = 1,
+        sampler_type: type[EpochShuffleSampler] = EpochShuffleSampler,
+        **kwargs: Any,
     ) -> None:
-        self.epoch_sampler = EpochShuffleSampler(len(dataset), seed, rank, world_size)
+        self.epoch_sampler = sampler_type(len(dataset), seed, rank, world_size)
         # A private generator keeps the loader from drawing on the global RNG, which the
         # augmentations use and the checkpoints restore.
         super().__init__(dataset, batch_size=batch_size, sampler=self.epoch_sampler, drop_last=True,

@@ -11,7 +11,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
-from lipreading.data.base import ClipDataModule
+from lipreading.data.base import ClipDataModule, check_modality, require_audio
 from lipreading.data.loaders import rank_and_world_size
 from lipreading.data.sentences import (
     LengthBucketSampler,
@@ -37,6 +37,9 @@ class SentenceDataModule(ClipDataModule):
     ``punctuation``) unless one is assigned (``datamodule.tokenizer = ...``, as eval.py does
     with the checkpoint's). Batches group clips of similar length; training leaves out clips
     longer than ``max_frames``. Transforms run on the device after transfer, as for words.
+    With ``modality`` ``audio`` or ``av`` items also carry each clip's audio and speaker, for the
+    mixtures of speech separation (``data=chinese_lips_separation``); the sentence models read video
+    only, so their batches never hold audio. A dataset whose clips have no audio is an error at set-up.
     """
 
     def __init__(
@@ -53,8 +56,12 @@ class SentenceDataModule(ClipDataModule):
         preload: bool = False,
         seed: int = 0,
         setup_hint: str = "",
+        modality: str = "video",
+        audio_mismatch: str = "trim",
     ) -> None:
         super().__init__()
+        self.modality = check_modality(modality)
+        self.audio_mismatch = audio_mismatch
         self.root = Path(root)
         self.train_transform, self.eval_transform = train_transform, eval_transform
         self.batch_size = batch_size
@@ -106,7 +113,16 @@ class SentenceDataModule(ClipDataModule):
             log.warning("%s: left out %d clip(s): %s", split, count, reason)
         if not kept:
             raise FileNotFoundError(f"{self.root}: no usable '{split}' clips ({dict(reasons)})")
-        self.datasets[split] = SentenceClipDataset(kept, self.tokenizer, preload=self.preload)
+        if self.with_audio:
+            require_audio(self.modality, self.root, kept[0].path)
+        self.datasets[split] = SentenceClipDataset(
+            kept, self.tokenizer, preload=self.preload, audio=self.with_audio, audio_mismatch=self.audio_mismatch
+        )
+
+    @property
+    def with_audio(self) -> bool:
+        """Whether items carry audio (``modality`` audio or av)."""
+        return self.modality != "video"
 
     def dataloader(self, split: str, shuffle: bool = False) -> DataLoader:
         dataset = self.datasets[split]

@@ -5,6 +5,8 @@ MediaPipe preprocessing of Chinese-LiPS and the synthetic Mandarin renderer both
 Bad input never stops an epoch: a manifest without its columns raises a one-line error, rows
 that cannot be used (missing or unreadable video, bad frame count, empty text, characters
 outside the vocabulary in training) are counted, reported once and left out.
+With audio (``preprocess.py dataset=chinese_lips ... roi.audio=true``) the clips also serve speech
+separation (:mod:`lipreading.data.separation`); the sentence models read video only.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import torch
 from torch.utils.data import Dataset, Sampler
 from tqdm import tqdm
 
+from lipreading.data.audio import AUDIO_FIELDS, AudioError, check_mismatch_policy, clip_audio
 from lipreading.data.clip import TRAINING_FIELDS, ClipError, SkippedClips, grayscale_video, load_clip
 from lipreading.data.tokenizer import PAD_ID, CharTokenizer
 from lipreading.utils.errors import UserError
@@ -120,11 +123,23 @@ class SentenceClipDataset(Dataset):
     An unreadable clip is logged once and its item becomes ``None``, which
     :func:`collate_sentences` drops and counts. ``preload`` reads every clip into memory once
     (uint8, about 2.3 kB per 48x48 frame).
+    With ``audio`` items also carry the clip's 16 kHz audio, exactly 640 samples per frame, and its
+    ``speaker`` ('' when unknown), as word clips do: a clip without audio is skipped with a message,
+    one whose audio and video lengths disagree by more than a frame is trimmed or skipped (``audio_mismatch``).
     """
 
-    def __init__(self, utterances: Sequence[Utterance], tokenizer: CharTokenizer, preload: bool = False) -> None:
+    def __init__(
+        self,
+        utterances: Sequence[Utterance],
+        tokenizer: CharTokenizer,
+        preload: bool = False,
+        audio: bool = False,
+        audio_mismatch: str = "trim",
+    ) -> None:
+        check_mismatch_policy(audio_mismatch)
         self.utterances = list(utterances)
         self.tokenizer = tokenizer
+        self.audio, self.audio_mismatch = audio, audio_mismatch
         self.skipped = SkippedClips()
         self._cache: list[dict[str, Any] | None] | None = None
         if preload:
@@ -144,21 +159,32 @@ class SentenceClipDataset(Dataset):
     def _read(self, index: int) -> dict[str, Any] | None:
         u = self.utterances[index]
         try:
-            clip = load_clip(u.path, TRAINING_FIELDS)
+            clip = load_clip(u.path, TRAINING_FIELDS | AUDIO_FIELDS if self.audio else TRAINING_FIELDS)
         except ClipError as e:
             return self.skipped.skip(u.path, e)
-        video = grayscale_video(clip)
-        return {
-            "video": torch.from_numpy(video),
+        item = {
+            "video": torch.from_numpy(grayscale_video(clip)),
             "tokens": torch.tensor(self.tokenizer.encode(u.text), dtype=torch.long),
             "text": self.tokenizer.normalise(u.text),
             "id": u.id,
             "path": str(u.path),
         }
+        if not self.audio:
+            return item
+        try:
+            audio = clip_audio(clip, u.path, self.audio_mismatch)
+        except AudioError as e:
+            return self.skipped.skip(u.path, e)
+        item["audio"] = torch.from_numpy(audio)
+        item["speaker"] = clip.speaker  # mixtures for separation take their interferers from other speakers
+        return item
 
 
 def collate_sentences(items: list[dict[str, Any] | None]) -> dict[str, Any]:
-    """Pad video (zeros) and tokens (``<pad>``) to the longest in the batch; drop and count bad items."""
+    """Pad video (zeros) and tokens (``<pad>``) to the longest in the batch; drop and count bad items.
+
+    Items' ``audio`` and ``speaker`` (datasets with audio) are left out: the sentence models read video only.
+    """
     good = [item for item in items if item is not None]
     if not good:
         return {"skipped": len(items)}

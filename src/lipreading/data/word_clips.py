@@ -13,7 +13,7 @@ import torch
 from torch.utils.data import Dataset
 from tqdm import tqdm
 
-from lipreading.data.audio import AUDIO_MISMATCH_POLICIES, AudioError, align_audio
+from lipreading.data.audio import AUDIO_FIELDS, AudioError, check_mismatch_policy, clip_audio
 from lipreading.data.clip import TRAINING_FIELDS, ClipError, SkippedClips, grayscale_video, load_clip
 
 
@@ -43,7 +43,8 @@ class WordClipDataset(Dataset):
     :func:`collate_clips` drops and counts, so one bad file never stops an epoch.
     With ``preload`` every clip is read into memory once (for small corpora such as the
     synthetic default, where it removes all per-epoch I/O).
-    With ``audio`` items carry the clip's 16 kHz audio, exactly 640 samples per frame: a clip
+    With ``audio`` items carry the clip's 16 kHz audio, exactly 640 samples per frame, and its
+    ``speaker`` ('' when unknown): a clip
     without audio is skipped with a message, one whose audio and video lengths disagree by more
     than a frame is trimmed to the video or skipped (``audio_mismatch``).
     """
@@ -51,8 +52,7 @@ class WordClipDataset(Dataset):
     def __init__(
         self, items: list[tuple[Path, int]], preload: bool = False, audio: bool = False, audio_mismatch: str = "trim"
     ) -> None:
-        if audio_mismatch not in AUDIO_MISMATCH_POLICIES:
-            raise ValueError(f"audio_mismatch={audio_mismatch!r}; valid: {', '.join(AUDIO_MISMATCH_POLICIES)}")
+        check_mismatch_policy(audio_mismatch)
         self.items = items
         self.audio, self.audio_mismatch = audio, audio_mismatch
         self.skipped = SkippedClips()
@@ -71,7 +71,7 @@ class WordClipDataset(Dataset):
     def _read(self, index: int) -> dict[str, Any] | None:
         path, label = self.items[index]
         try:
-            clip = load_clip(path, TRAINING_FIELDS | {"audio", "sample_rate"} if self.audio else TRAINING_FIELDS)
+            clip = load_clip(path, TRAINING_FIELDS | AUDIO_FIELDS if self.audio else TRAINING_FIELDS)
         except ClipError as e:
             return self.skipped.skip(path, e)
         item = {
@@ -83,12 +83,11 @@ class WordClipDataset(Dataset):
         if not self.audio:
             return item
         try:
-            if clip.audio is None:
-                raise AudioError(f"{path}: the clip has no audio (modality audio/av needs clips with audio)")
-            audio = align_audio(clip.audio, clip.sample_rate, clip.num_frames, clip.fps, str(path), self.audio_mismatch)
+            audio = clip_audio(clip, path, self.audio_mismatch)
         except AudioError as e:
             return self.skipped.skip(path, e)
         item["audio"] = torch.from_numpy(audio)
+        item["speaker"] = clip.speaker  # mixtures for separation take their interferers from other speakers
         return item
 
 

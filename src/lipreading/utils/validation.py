@@ -19,6 +19,9 @@ KINDS = {
              "lipreading.tasks.word_classification.WordClassificationTask"),
     "sentence": ("lipreading.data.sentence_datamodules.SentenceDataModule", "lipreading.models.seq2seq.Seq2SeqNet",
                  "lipreading.tasks.seq2seq.Seq2SeqTask"),
+    "separation": ("lipreading.data.separation.SeparationDataModule",
+                   "lipreading.models.separation.separator.AudioVisualSeparator",
+                   "lipreading.tasks.separation.SeparationTask"),
 }
 
 
@@ -56,7 +59,7 @@ def validate_training_config(cfg: DictConfig) -> None:
         raise ConfigError(
             f"these choices do not fit together: {described}; word models need a word dataset and "
             f"task=word_classification, sentence models (with a decoder) a sentence dataset and task=seq2seq "
-            f"(e.g. experiment=synthetic_sentences)"
+            f"(e.g. experiment=synthetic_sentences), separators mixtures and task=separation (experiment=separation)"
         )
     validate_modality(cfg)
     for key in ("data.batch_size", "data.num_classes", "trainer.accumulate_grad_batches", "seed"):
@@ -84,6 +87,11 @@ MODALITIES = ("video", "audio", "av")
 AUDIO_VISUAL_NET = "lipreading.models.audiovisual.AudioVisualWordNet"
 
 
+def known_kind(cfg: DictConfig) -> str | None:
+    """'word', 'sentence' or 'separation': the kind of the configured task (None if unknown)."""
+    return _kind(OmegaConf.select(cfg, "task._target_", default=None), 2)
+
+
 def validate_modality(cfg: DictConfig) -> None:
     """``modality`` audio / av needs a dataset with audio and a model with an audio frontend."""
     modality = cfg.get("modality") or "video"
@@ -93,6 +101,10 @@ def validate_modality(cfg: DictConfig) -> None:
     unknown = sorted(set(init_from) - {"audio", "video"})
     if unknown:
         raise ConfigError(f"init_from.{unknown[0]} is not a stream; use init_from.audio and init_from.video")
+    if known_kind(cfg) == "separation":
+        if modality == "video":
+            raise ConfigError("separation separates audio: use modality=av (guided by the mouth) or modality=audio (PIT baseline)")
+        return
     if modality == "video":
         return
     data_target = str(OmegaConf.select(cfg, "data._target_", default="?")).rsplit(".", 1)[-1]

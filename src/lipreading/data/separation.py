@@ -1,0 +1,114 @@
+"""The datamodule of speech separation: on-the-fly mixtures of the clips of any dataset with audio."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+from torch.utils.data import DataLoader
+
+from lipreading.data.base import ClipDataModule
+from lipreading.data.loaders import EpochKeyedSampler, ResumableLoader, ShardSampler, rank_and_world_size
+from lipreading.data.mixtures import MixtureDataset, collate_mixtures
+from lipreading.utils.errors import ConfigError
+
+# Seeds of the evaluation mixtures of each split (offsets of the datamodule's seed).
+SPLIT_SEEDS = {"train": 0, "val": 1, "test": 2}
+
+
+class SeparationDataModule(ClipDataModule):
+    """Mixtures of the clips of ``clips``, a word or sentence datamodule whose clips have audio.
+
+    ``clips`` generates (``prepare_data``) and indexes (``setup_split``) its clips as for
+    recognition; its video transforms crop and normalise the target's mouth. Training draws new
+    mixtures every epoch (one per training clip, that clip as the target); validation and test use
+    ``num_val_mixtures`` / ``num_test_mixtures`` fixed mixtures drawn from ``seed``, the same for
+    every model. Batches hold ``mixture`` (B, N), ``sources`` (B, S, N) (the target first),
+    ``video`` (the target's mouth), ``lengths`` (frames) and the mixing parameters.
+    """
+
+    def __init__(
+        self,
+        clips: ClipDataModule,
+        num_speakers: int = 2,
+        level_db: Sequence[float] = (-5.0, 5.0),
+        noise_kinds: Sequence[str] = (),
+        noise_snr_db: Sequence[float] = (0.0, 20.0),
+        noise_prob: float = 0.0,
+        num_val_mixtures: int = 200,
+        num_test_mixtures: int = 500,
+        batch_size: int = 16,
+        eval_batch_size: int = 32,
+        num_workers: int = 0,
+        seed: int = 0,
+    ) -> None:
+        super().__init__()
+        if getattr(clips, "modality", "video") == "video":
+            raise ConfigError(
+                "separation mixes the clips' audio: the clip dataset must load it (set its modality to av, "
+                "e.g. data.clips.modality=av)"
+            )
+        self.clips = clips
+        self.mixing = {
+            "num_speakers": num_speakers,
+            "level_db": tuple(level_db),
+            "noise_kinds": tuple(noise_kinds),
+            "noise_snr_db": tuple(noise_snr_db),
+            "noise_prob": noise_prob,
+        }
+        self.num_mixtures = {"val": num_val_mixtures, "test": num_test_mixtures}
+        self.batch_size, self.eval_batch_size = batch_size, eval_batch_size
+        self.num_workers, self.seed = num_workers, seed
+        self.train_transform, self.eval_transform = clips.train_transform, clips.eval_transform
+        self.mixtures: dict[str, MixtureDataset] = {}
+
+    @property
+    def num_speakers(self) -> int:
+        return self.mixing["num_speakers"]
+
+    def prepare_data(self) -> None:
+        self.clips.prepare_data()
+
+    def setup_split(self, split: str) -> None:
+        if split in self.mixtures:
+            return
+        self.clips.setup_split(split)
+        size = None if split == "train" else self.num_mixtures.get(split)
+        self.mixtures[split] = MixtureDataset(
+            self.clips.datasets[split], seed=self.seed * 10 + SPLIT_SEEDS.get(split, 3), size=size, **self.mixing
+        )
+
+    def set_num_mixtures(self, split: str, count: int) -> None:
+        """Evaluate ``count`` fixed mixtures of ``split`` (eval.py's ``eval.num_mixtures``)."""
+        self.num_mixtures[split] = count
+        self.mixtures.pop(split, None)
+
+    def dataloader(self, split: str) -> DataLoader:
+        """The fixed mixtures of ``split`` in order (this rank's share)."""
+        return DataLoader(
+            self.mixtures[split],
+            batch_size=self.eval_batch_size,
+            sampler=ShardSampler(len(self.mixtures[split]), *rank_and_world_size(self.trainer)),
+            num_workers=self.num_workers,
+            collate_fn=collate_mixtures,
+        )
+
+    def train_dataloader(self) -> DataLoader:
+        rank, world_size = rank_and_world_size(self.trainer)
+        if len(self.mixtures["train"]) // world_size < self.batch_size:
+            raise ConfigError(
+                f"the training split has {len(self.mixtures['train'])} clips, fewer than one batch "
+                f"(data.batch_size={self.batch_size}) per process; lower data.batch_size or add data"
+            )
+        return ResumableLoader(
+            self.mixtures["train"],
+            batch_size=self.batch_size,
+            seed=torch.initial_seed() % 2**31,
+            rank=rank,
+            world_size=world_size,
+            sampler_type=EpochKeyedSampler,
+            num_workers=self.num_workers,
+            persistent_workers=self.num_workers > 0,
+            collate_fn=collate_mixtures,
+        )

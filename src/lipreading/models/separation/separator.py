@@ -1,0 +1,168 @@
+"""Speech separation by spectrogram masking, guided by the target speaker's mouth (or audio only).
+
+After VisualVoice (R. Gao and K. Grauman, CVPR 2021; reference: github.com/facebookresearch/VisualVoice):
+the mixture's STFT feeds a U-Net (:class:`~lipreading.models.separation.unet.ConditionedUNet`) whose
+bottleneck also receives the target's lip-motion features (a lipreading frontend and temporal
+backend over the mouth video) and, optionally, a face-appearance embedding averaged over k frames
+(:class:`~lipreading.models.separation.appearance.AppearanceEncoder`); the U-Net predicts the
+target's mask (magnitude, or complex), applied to the mixture's STFT and inverted.
+
+The network predicts one mask per speaker (``num_speakers``). With the video, the first is the
+target's; without a video frontend the same network is the audio-only baseline, whose outputs are
+assigned to the speakers by permutation-invariant training (Yu et al., ICASSP 2017).
+NOTE: the mixture is scaled to unit RMS before the STFT and the estimates scaled back, so the model
+is scale-equivariant; VisualVoice normalises the mixture's waveform the same way.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+from torch import nn
+
+MASKS = ("magnitude", "complex")
+
+
+class AudioVisualSeparator(nn.Module):
+    """mixture (B, N), lengths (B,) in video frames [, video (B, C, T, H, W)] -> estimates (B, S, N).
+
+    ``S`` is ``num_speakers``: an audio-visual model's first output is the target, whose mouth it is
+    shown, the others the interferers; an audio-only model's outputs come in no particular order. ``unet`` is a factory ``(in_channels, out_channels, num_frequencies,
+    condition_dim) -> ConditionedUNet``; ``video_backend`` a factory ``(input_dim) -> module`` over
+    (B, T, D), lengths. Samples beyond ``lengths * samples_per_frame`` are zero in the estimates.
+    """
+
+    def __init__(
+        self,
+        unet: Callable[..., nn.Module],
+        video_frontend: nn.Module | None = None,
+        video_backend: Callable[..., nn.Module] | None = None,
+        appearance: nn.Module | None = None,
+        num_speakers: int = 2,
+        mask: str = "magnitude",
+        n_fft: int = 512,
+        hop_length: int = 160,
+        win_length: int = 400,
+        samples_per_frame: int = 640,
+    ) -> None:
+        super().__init__()
+        if mask not in MASKS:
+            raise ValueError(f"unknown mask {mask!r}; valid masks: {', '.join(MASKS)}")
+        if appearance is not None and video_frontend is None:
+            raise ValueError("a face-appearance encoder needs the video stream (a video_frontend)")
+        self.video_frontend = video_frontend
+        self.video_backend = None
+        condition_dim = 0
+        if video_frontend is not None:
+            self.video_backend = video_backend(input_dim=video_frontend.output_dim) if video_backend else None
+            condition_dim = (self.video_backend or video_frontend).output_dim
+        self.appearance = appearance
+        if appearance is not None:
+            condition_dim += appearance.output_dim
+        self.num_speakers, self.mask = num_speakers, mask
+        self.num_outputs = num_speakers
+        self.n_fft, self.hop_length, self.win_length = n_fft, hop_length, win_length
+        self.samples_per_frame = samples_per_frame
+        self.register_buffer("window", torch.hann_window(win_length), persistent=False)
+        in_channels = 1 if mask == "magnitude" else 3
+        self.mask_channels = 1 if mask == "magnitude" else 2
+        self.input_norm = nn.BatchNorm2d(in_channels)
+        # The Nyquist bin is left out of the U-Net (n_fft / 2 bins halve cleanly); its mask is 0.
+        self.unet = unet(
+            in_channels=in_channels,
+            out_channels=self.num_outputs * self.mask_channels,
+            num_frequencies=n_fft // 2,
+            condition_dim=condition_dim,
+        )
+
+    @property
+    def modality(self) -> str:
+        """'av' when the target's mouth guides the separation, else 'audio'."""
+        return "av" if self.video_frontend is not None else "audio"
+
+    def stft(self, waveform: torch.Tensor) -> torch.Tensor:
+        """(B, N) -> complex (B, n_fft/2 + 1, N / hop + 1)."""
+        return torch.stft(waveform, self.n_fft, self.hop_length, self.win_length, self.window,
+                          center=True, pad_mode="constant", return_complex=True)
+
+    def istft(self, spectrum: torch.Tensor, length: int) -> torch.Tensor:
+        """complex (..., F, T) -> (..., length)."""
+        shape = spectrum.shape[:-2]
+        waveform = torch.istft(spectrum.reshape(-1, *spectrum.shape[-2:]), self.n_fft, self.hop_length,
+                               self.win_length, self.window, center=True, length=length)
+        return waveform.reshape(*shape, length)
+
+    def forward(self, mixture: torch.Tensor, lengths: torch.Tensor, video: torch.Tensor | None = None) -> torch.Tensor:
+        return self.reconstruct(self.masks(mixture, lengths, video))
+
+    def masks(self, mixture: torch.Tensor, lengths: torch.Tensor, video: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        """The predicted masks (B, S, F + 1, T_s) with what :meth:`reconstruct` and a mask loss need:
+        the normalised mixture's ``spectrum``, its ``rms``, the valid ``step_mask`` and ``sample_mask``."""
+        if self.video_frontend is not None and video is None:
+            raise ValueError("this audio-visual separator needs the target's mouth video")
+        num_samples = mixture.shape[1]
+        valid_samples = lengths * self.samples_per_frame
+        sample_mask = (torch.arange(num_samples, device=mixture.device)[None, :] < valid_samples[:, None]).to(mixture.dtype)
+        mixture = mixture * sample_mask  # (B, N)
+        rms = (mixture.square().sum(1) / sample_mask.sum(1).clamp(min=1)).sqrt().clamp(min=1e-5)[:, None]
+        spectrum = self.analyse(mixture / rms)  # (B, N) -> (B, F + 1, T_s)
+        steps = spectrum.shape[-1]
+        half = self.n_fft // 2
+        valid_steps = torch.div(valid_samples + half - 1, self.hop_length, rounding_mode="floor") + 1
+        step_mask = (torch.arange(steps, device=mixture.device)[None, :] < valid_steps[:, None]).to(mixture.dtype)
+        features = self._features(spectrum[:, :-1]) * step_mask[:, None, None]  # (B, C_in, F, T_s)
+        condition = self._condition(video, lengths, self.unet.bottleneck_steps(steps)) if video is not None else None
+        raw = self.unet(features, valid_steps, condition)  # (B, S * mask_channels, F, T_s)
+        raw = raw.reshape(raw.shape[0], self.num_outputs, self.mask_channels, *raw.shape[-2:])
+        masks = self._masks(raw) * step_mask[:, None, None]  # (B, S, F, T_s), complex or real
+        masks = torch.nn.functional.pad(masks, (0, 0, 0, 1))  # the Nyquist bin: 0
+        return {"masks": masks, "spectrum": spectrum, "rms": rms, "step_mask": step_mask, "sample_mask": sample_mask}
+
+    def analyse(self, waveform: torch.Tensor) -> torch.Tensor:
+        """(..., N) -> complex (..., F + 1, T_s), framed as the mixture is (half a window of zeros
+        after the end, so the frames that overlap a clip's last samples exist whatever the padding)."""
+        shape = waveform.shape[:-1]
+        padded = torch.nn.functional.pad(waveform.reshape(-1, waveform.shape[-1]), (0, self.n_fft // 2))
+        spectrum = self.stft(padded)
+        return spectrum.reshape(*shape, *spectrum.shape[-2:])
+
+    def reconstruct(self, masked: dict[str, torch.Tensor]) -> torch.Tensor:
+        """The estimates (B, S, N) of :meth:`masks`' output: masked mixture, inverse STFT, original scale."""
+        sample_mask = masked["sample_mask"]
+        num_samples = sample_mask.shape[1]
+        spectra = masked["masks"] * masked["spectrum"][:, None]  # (B, S, F + 1, T_s)
+        estimates = self.istft(spectra, num_samples + self.n_fft // 2)[..., :num_samples]  # (B, S, N)
+        return estimates * masked["rms"][:, None] * sample_mask[:, None]
+
+    def _features(self, spectrum: torch.Tensor) -> torch.Tensor:
+        magnitude = spectrum.abs()
+        log_magnitude = torch.log(magnitude + 1e-4)[:, None]  # (B, 1, F, T)
+        if self.mask == "magnitude":
+            return self.input_norm(log_magnitude)
+        phase = spectrum / (magnitude + 1e-8)
+        return self.input_norm(torch.cat([log_magnitude, phase.real[:, None], phase.imag[:, None]], dim=1))
+
+    def _masks(self, raw: torch.Tensor) -> torch.Tensor:
+        if self.mask == "magnitude":
+            return torch.sigmoid(raw[:, :, 0])  # (B, S, F, T) in [0, 1]
+        # A bounded complex mask (|real|, |imag| < 2): the target may exceed the mixture in a bin.
+        bounded = 2 * torch.tanh(raw)
+        return torch.complex(bounded[:, :, 0], bounded[:, :, 1])
+
+    def _condition(self, video: torch.Tensor, lengths: torch.Tensor, steps: int) -> torch.Tensor:
+        """The visual condition, one vector per bottleneck step: (B, D, steps)."""
+        valid = torch.arange(video.shape[2], device=video.device)[None, :] < lengths[:, None]
+        video = video * valid[:, None, :, None, None].to(video.dtype)
+        features = self.video_frontend(video)  # (B, C, T, H, W) -> (B, T, Dv)
+        if self.video_backend is not None:
+            features = self.video_backend(features, lengths)  # (B, T, Dv) -> (B, T, D)
+        # Bottleneck step j covers samples from j * time_factor * hop: the frame that holds them.
+        step_samples = self.unet.time_factor * self.hop_length
+        frame_of_step = (torch.arange(steps, device=video.device) * step_samples) // self.samples_per_frame
+        frame_of_step = frame_of_step[None, :].minimum(lengths[:, None] - 1).clamp(min=0)  # (B, steps), within the clip
+        features = features[torch.arange(len(features), device=video.device)[:, None], frame_of_step]  # (B, steps, D)
+        if self.appearance is not None:
+            embedding = self.appearance(video, lengths)  # (B, Da)
+            features = torch.cat([features, embedding[:, None].expand(-1, steps, -1)], dim=-1)
+        return features.transpose(1, 2)  # (B, steps, D) -> (B, D, steps)

@@ -1,0 +1,184 @@
+"""LightningModule for speech separation: SI-SDR (or mask) loss, PIT for audio-only models, SI-SDRi."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import pytorch_lightning as pl
+import torch
+from torch import nn
+from torchmetrics import MeanMetric
+
+from lipreading.tasks.guards import NonFiniteGuard
+from lipreading.tasks.optim import OptimizerFactory, SchedulerFactory, configure_optimizers
+from lipreading.tasks.separation_losses import (
+    best_permutation,
+    fixed_assignment,
+    ideal_masks,
+    mask_error,
+    mask_pit,
+    si_sdr,
+    target_estimate,
+)
+from lipreading.utils.errors import ConfigError
+
+LOSSES = ("si_sdr", "mask")
+
+
+class SeparationTask(pl.LightningModule):
+    """Trains a separator mapping ``(mixture, lengths[, video])`` to estimates (B, S, N), one per speaker.
+
+    An audio-visual separator (its ``modality`` is ``av``) sees the target's mouth and must put the
+    target first: its objective is the SI-SDR of output ``s`` against speaker ``s`` (target first),
+    mixed with weight ``pit_weight`` with the permutation-invariant objective (the best assignment of
+    outputs to speakers). ``pit_weight=[start, end]`` moves linearly over the first ``pit_decay`` of
+    the run: from 1, the network
+    first learns to separate as the audio-only one does, then, as the weight falls, to put the voice
+    that the video shows first (a fixed order from the start makes it hedge between the voices while
+    its video stream is still blind). Evaluation uses the fixed order (the end weight). An audio-only separator cannot know the target: it is trained with permutation-invariant
+    training alone. ``loss``: ``si_sdr`` (negative SI-SDR of the waveforms) or ``mask`` (squared
+    error to the ideal masks of the separator's kind). ``frozen`` names sub-modules of the net that
+    are not trained (e.g. ``[video_frontend]`` initialised from a lipreading checkpoint).
+    Metrics: ``val/si_sdr`` and ``val/si_sdri`` (improvement over the mixture) of the target's
+    estimate (the audio-only model's best-matching output), the same for test.
+    """
+
+    def __init__(
+        self,
+        net: nn.Module,
+        optimizer: OptimizerFactory,
+        scheduler: SchedulerFactory | None = None,
+        loss: str = "si_sdr",
+        pit_weight: float | Sequence[float] = (1.0, 0.0),
+        pit_decay: float = 1.0,
+        frozen: Sequence[str] = (),
+        max_nonfinite_steps: int = 5,
+    ) -> None:
+        super().__init__()
+        if loss not in LOSSES:
+            raise ConfigError(f"unknown separation loss {loss!r}; valid losses: {', '.join(LOSSES)}")
+        weights = [float(pit_weight)] * 2 if isinstance(pit_weight, (int, float)) else [float(w) for w in pit_weight]
+        if len(weights) != 2 or not all(0 <= w <= 1 for w in weights):
+            raise ConfigError(f"task.pit_weight={pit_weight} must be a weight in [0, 1] or [start, end] weights in [0, 1]")
+        self.net = net
+        self.optimizer_factory, self.scheduler_factory = optimizer, scheduler
+        if not 0 < pit_decay <= 1:
+            raise ConfigError(f"task.pit_decay={pit_decay} must be a fraction of the run in (0, 1]")
+        self.loss_name, self.pit_weights, self.pit_decay = loss, tuple(weights), pit_decay
+        self.frozen = list(frozen)
+        for name in self.frozen:
+            module = getattr(net, name, None)
+            if module is None:
+                raise ConfigError(f"task.frozen names {name!r}, which this {net.modality} separator does not have")
+            module.requires_grad_(False)
+        self.nonfinite = NonFiniteGuard(max_nonfinite_steps)
+        self.metrics = nn.ModuleDict({
+            f"{stage}_{name}": MeanMetric() for stage in ("val", "test") for name in ("si_sdr", "si_sdri")
+        })
+
+    def train(self, mode: bool = True) -> SeparationTask:
+        super().train(mode)
+        for name in self.frozen:  # frozen modules keep their batch-norm statistics
+            getattr(self.net, name).eval()
+        return self
+
+    @property
+    def ordered(self) -> bool:
+        """Whether the outputs come in the speakers' order (target first): the audio-visual model's."""
+        return self.net.modality == "av"
+
+    def _video(self, batch: dict[str, Any]) -> torch.Tensor | None:
+        return batch["video"] if self.ordered else None
+
+    def forward(self, mixture: torch.Tensor, lengths: torch.Tensor, video: torch.Tensor | None = None) -> torch.Tensor:
+        return self.net(mixture, lengths, video)
+
+    def _sources(self, batch: dict[str, Any]) -> torch.Tensor:
+        sources = batch["sources"]
+        if sources.shape[1] != self.net.num_outputs:
+            raise ConfigError(
+                f"the separator has {self.net.num_outputs} outputs but the mixtures hold "
+                f"{sources.shape[1]} speakers; set model.num_speakers=data.num_speakers"
+            )
+        return sources
+
+    @property
+    def pit_weight(self) -> float:
+        """The weight of the permutation-invariant objective now: linear from start to end over the
+        first ``pit_decay`` of the run, then the end weight."""
+        start, end = self.pit_weights
+        trainer = self._trainer
+        if trainer is None or not trainer.training:
+            return end
+        progress = min(1.0, self.global_step / max(1.0, self.pit_decay * int(trainer.estimated_stepping_batches)))
+        return start + (end - start) * progress
+
+    def _objective(self, fixed: torch.Tensor, invariant: torch.Tensor) -> torch.Tensor:
+        """(B,) scores of the fixed and the best assignment -> the per-mixture objective (higher is better)."""
+        if not self.ordered:
+            return invariant
+        weight = self.pit_weight
+        return (1 - weight) * fixed + weight * invariant
+
+    def losses(self, batch: dict[str, Any]) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+        """The loss (key ``loss``) and its parts, and the estimates (B, S, N)."""
+        sources = self._sources(batch)
+        masked = self.net.masks(batch["mixture"], batch["lengths"], self._video(batch))
+        estimates = self.net.reconstruct(masked)
+        if self.loss_name == "si_sdr":
+            invariant, _ = best_permutation(estimates, sources)
+            score = self._objective(fixed_assignment(estimates, sources) if self.ordered else invariant, invariant)
+            return {"loss": -score.mean(), "si_sdr": invariant.mean().detach()}, estimates
+        ideal = ideal_masks(self.net.analyse(sources / masked["rms"][:, :, None]), masked["spectrum"], self.net.mask)
+        step_mask = masked["step_mask"]
+        invariant, _ = mask_pit(masked["masks"], ideal, step_mask)
+        fixed = mask_error(masked["masks"].flatten(0, 1), ideal.flatten(0, 1), step_mask.repeat_interleave(sources.shape[1], 0))
+        error = self._objective(fixed.reshape(len(sources), -1).mean(1), invariant)
+        return {"loss": error.mean()}, estimates
+
+    def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor | None:
+        self.log("train/skipped_clips", float(batch["skipped"]), on_step=False, on_epoch=True, reduce_fx="sum")
+        if "mixture" not in batch:
+            return None
+        losses, _ = self.losses(batch)
+        if not self.nonfinite.is_finite(losses["loss"], self.global_step):
+            self.log("train/nonfinite_steps", float(self.nonfinite.total), on_step=True, on_epoch=False)
+            return None
+        for name, value in losses.items():
+            self.log(f"train/{name}", value, on_step=True, on_epoch=True, prog_bar=name == "loss",
+                     batch_size=len(batch["mixture"]))
+        return losses["loss"]
+
+    def _eval_step(self, batch: dict[str, Any], stage: str) -> None:
+        if "mixture" not in batch:
+            return
+        losses, estimates = self.losses(batch)
+        target = batch["sources"][:, 0]
+        score = si_sdr(target_estimate(estimates, batch["sources"], self.ordered), target)
+        improvement = score - si_sdr(batch["mixture"], target)
+        size = len(target)
+        self.log(f"{stage}/loss", losses["loss"], batch_size=size, sync_dist=True)
+        self.metrics[f"{stage}_si_sdr"].update(score)
+        self.metrics[f"{stage}_si_sdri"].update(improvement)
+        self.log(f"{stage}/si_sdr", self.metrics[f"{stage}_si_sdr"], batch_size=size)
+        self.log(f"{stage}/si_sdri", self.metrics[f"{stage}_si_sdri"], prog_bar=stage == "val", batch_size=size)
+
+    def validation_step(self, batch: dict[str, Any], batch_idx: int) -> None:
+        self._eval_step(batch, "val")
+
+    def test_step(self, batch: dict[str, Any], batch_idx: int) -> None:
+        self._eval_step(batch, "test")
+
+    def predict_step(self, batch: dict[str, Any], batch_idx: int) -> dict[str, Any]:
+        """Every output, the target's estimate, and the batch's references and mixing parameters."""
+        estimates = self(batch["mixture"], batch["lengths"], self._video(batch))
+        return {
+            "estimates": estimates,
+            "target_estimate": target_estimate(estimates, batch["sources"], self.ordered),
+            **{key: batch[key] for key in ("mixture", "sources", "lengths", "level_db", "noise_snr_db", "path", "interferers")},
+        }
+
+    def configure_optimizers(self) -> Any:
+        return configure_optimizers(self, self.optimizer_factory, self.scheduler_factory)
+

@@ -1,0 +1,100 @@
+"""The separator network: STFT round trip, output shapes for any length, padding, masks, streams."""
+
+import functools
+
+import pytest
+import torch
+
+from lipreading.models.backends.tcn import TemporalConvNet
+from lipreading.models.frontends.small import SmallFrontend
+from lipreading.models.separation.appearance import AppearanceEncoder
+from lipreading.models.separation.separator import AudioVisualSeparator
+from lipreading.models.separation.unet import ConditionedUNet
+
+TINY_UNET = functools.partial(ConditionedUNet, channels=(4, 8, 8), time_strides=(1, 2, 2), bottleneck_dim=16,
+                              temporal_layers=2)
+TINY_BACKEND = functools.partial(TemporalConvNet, branch_channels=8, num_layers=1, dropout=0.0, activation="relu")
+
+
+def tiny_separator(av: bool = True, appearance: bool = False, mask: str = "magnitude", num_speakers: int = 2):
+    torch.manual_seed(0)
+    frontend = SmallFrontend(stem_channels=4, stages=((8, 2), (8, 2))) if av else None
+    return AudioVisualSeparator(
+        TINY_UNET, frontend, TINY_BACKEND if av else None,
+        AppearanceEncoder(channels=(4, 8), embedding_dim=4, num_frames=3) if appearance else None,
+        num_speakers=num_speakers, mask=mask, n_fft=128, hop_length=40, win_length=100, samples_per_frame=160,
+    )
+
+
+def test_stft_and_inverse_stft_round_trip():
+    net = tiny_separator()
+    waveform = torch.randn(3, 29 * 160)
+    restored = net.istft(net.analyse(waveform), waveform.shape[1] + net.n_fft // 2)[..., : waveform.shape[1]]
+    torch.testing.assert_close(restored, waveform, atol=1e-5, rtol=1e-5)
+
+
+def test_an_all_pass_mask_returns_the_mixture():
+    net = tiny_separator(av=False)
+    mixture, lengths = torch.randn(2, 20 * 160), torch.tensor([20, 20])
+    masked = net.masks(mixture, lengths)
+    assert masked["masks"][:, :, -1].abs().max() == 0  # the Nyquist bin is not predicted
+    masked["masks"] = torch.ones_like(masked["masks"])
+    torch.testing.assert_close(net.reconstruct(masked), mixture[:, None].expand(-1, 2, -1), atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("mask", ["magnitude", "complex"])
+@pytest.mark.parametrize("av,appearance", [(True, False), (True, True), (False, False)])
+def test_shapes_for_any_length_and_padding_never_changes_a_clip(mask, av, appearance):
+    net = tiny_separator(av, appearance, mask).eval()
+    outputs = 2
+    for frames in (7, 13, 29):  # lengths that do not divide the U-Net's strides
+        video = torch.randn(1, 1, frames, 44, 44)
+        out = net(torch.randn(1, frames * 160), torch.tensor([frames]), video if av else None)
+        assert out.shape == (1, outputs, frames * 160)
+    mixture, video = torch.randn(2, 29 * 160), torch.randn(2, 1, 29, 44, 44)
+    with torch.no_grad():
+        batch = net(mixture, torch.tensor([29, 17]), video if av else None)
+        alone = net(mixture[1:, : 17 * 160], torch.tensor([17]), video[1:, :, :17] if av else None)
+    torch.testing.assert_close(batch[1, :, : 17 * 160], alone[0], atol=1e-5, rtol=1e-4)
+    assert batch[1, :, 17 * 160 :].abs().max() == 0
+
+
+def test_the_estimates_scale_with_the_mixture():
+    net = tiny_separator().eval()
+    mixture, video, lengths = torch.randn(1, 20 * 160), torch.randn(1, 1, 20, 44, 44), torch.tensor([20])
+    with torch.no_grad():
+        torch.testing.assert_close(net(3 * mixture, lengths, video), 3 * net(mixture, lengths, video), atol=1e-5, rtol=1e-4)
+
+
+def test_the_video_guides_the_audio_visual_model():
+    net = tiny_separator().eval()
+    mixture, lengths = torch.randn(1, 20 * 160), torch.tensor([20])
+    with torch.no_grad():
+        one = net(mixture, lengths, torch.randn(1, 1, 20, 44, 44))
+        other = net(mixture, lengths, torch.randn(1, 1, 20, 44, 44))
+    assert (one - other).abs().max() > 1e-6
+    net.train()
+    net(mixture, lengths, torch.randn(1, 1, 20, 44, 44)).square().mean().backward()
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in net.video_frontend.parameters())
+    with pytest.raises(ValueError, match="needs the target's mouth video"):
+        net(mixture, lengths)
+
+
+def test_audio_only_model_has_one_output_per_speaker_and_bad_settings_are_named():
+    assert tiny_separator(av=False, num_speakers=3).num_outputs == 3
+    assert tiny_separator(av=True, num_speakers=3).num_outputs == 3  # the target first
+    with pytest.raises(ValueError, match="unknown mask 'phase'; valid masks: magnitude, complex"):
+        tiny_separator(mask="phase")
+    with pytest.raises(ValueError, match="do not halve"):
+        ConditionedUNet(1, 1, num_frequencies=100, channels=(4, 8, 8), time_strides=(1, 1, 1))
+
+
+def test_appearance_frames_are_random_in_training_and_fixed_in_evaluation():
+    encoder = AppearanceEncoder(channels=(4,), embedding_dim=4, num_frames=4)
+    lengths = torch.tensor([29, 5])
+    encoder.eval()
+    torch.testing.assert_close(encoder.frame_indices(lengths), encoder.frame_indices(lengths))
+    assert encoder.frame_indices(lengths)[1].max() < 5
+    encoder.train()
+    draws = torch.stack([encoder.frame_indices(lengths) for _ in range(20)])
+    assert draws[:, 0].unique().numel() > 4 and draws[:, 1].max() < 5

@@ -1,0 +1,122 @@
+"""SI-SDR and PIT against hand-computed cases; the separation task's losses, metrics and freezing."""
+
+import functools
+from unittest import mock
+
+import pytest
+import torch
+
+from lipreading.tasks.separation import SeparationTask
+from lipreading.tasks.separation_losses import (
+    best_permutation,
+    fixed_assignment,
+    ideal_masks,
+    mask_pit,
+    si_sdr,
+    target_estimate,
+)
+from lipreading.utils.errors import ConfigError
+from tests.models.test_separator import tiny_separator
+
+
+def test_si_sdr_of_hand_computed_cases():
+    torch.manual_seed(0)
+    target = torch.randn(2, 8000)
+    assert (si_sdr(target, target) > 90).all()  # a perfect estimate: (numerically) infinite
+    assert (si_sdr(0.3 * target, target) > 90).all()  # scale does not matter
+    noise = torch.randn(2, 8000)
+    noise = noise - (noise * target).sum(-1, keepdim=True) / target.square().sum(-1, keepdim=True) * target  # orthogonal
+    noise = noise / noise.norm(dim=-1, keepdim=True) * target.norm(dim=-1, keepdim=True) / 10 ** 0.5  # -10 dB
+    torch.testing.assert_close(si_sdr(target + noise, target), torch.full((2,), 10.0), atol=1e-3, rtol=0)
+    padded = torch.nn.functional.pad(target + noise, (0, 500)), torch.nn.functional.pad(target, (0, 500))
+    torch.testing.assert_close(si_sdr(*padded), si_sdr(target + noise, target))  # zero padding changes nothing
+
+
+def test_permutation_invariant_training_finds_the_swapped_outputs():
+    torch.manual_seed(0)
+    sources = torch.randn(3, 2, 4000)
+    estimates = sources.flip(1) + 0.01 * torch.randn(3, 2, 4000)
+    score, perm = best_permutation(estimates, sources)
+    assert perm.tolist() == [[1, 0]] * 3 and (score > 30).all()
+    torch.testing.assert_close(target_estimate(estimates, sources, ordered=False), estimates[:, 1])
+    torch.testing.assert_close(target_estimate(estimates, sources, ordered=True), estimates[:, 0])  # no oracle
+    assert (fixed_assignment(estimates, sources) < 0).all()  # the outputs are swapped: the fixed order is wrong
+
+
+def test_ideal_masks_recover_the_sources_and_the_mask_loss_is_permutation_invariant():
+    net = tiny_separator(av=False)
+    sources = torch.randn(2, 2, 20 * 160)
+    mixture_spectrum = net.analyse(sources.sum(1))
+    source_spectra = net.analyse(sources)
+    for kind in ("magnitude", "complex"):
+        masks = ideal_masks(source_spectra, mixture_spectrum, kind)
+        assert masks.shape == source_spectra.shape
+    complex_masks = ideal_masks(source_spectra, mixture_spectrum, "complex", bound=1e9)
+    torch.testing.assert_close(complex_masks * mixture_spectrum[:, None], source_spectra, atol=1e-3, rtol=1e-3)
+    magnitude = ideal_masks(source_spectra, mixture_spectrum, "magnitude")
+    assert magnitude.min() >= 0 and magnitude.max() <= 1
+    steps = torch.ones(2, magnitude.shape[-1])
+    error, perm = mask_pit(magnitude.flip(1), magnitude, steps)
+    assert error.abs().max() < 1e-10 and perm.tolist() == [[1, 0], [1, 0]]
+
+
+def batch_of(sources: torch.Tensor, frames: int) -> dict:
+    return {"mixture": sources.sum(1), "sources": sources, "lengths": torch.full((len(sources),), frames),
+            "video": torch.randn(len(sources), 1, frames, 44, 44), "skipped": 0}
+
+
+@pytest.mark.parametrize("av", [True, False])
+@pytest.mark.parametrize("loss", ["si_sdr", "mask"])
+def test_task_losses_train_and_evaluate(av, loss):
+    torch.manual_seed(0)
+    task = SeparationTask(tiny_separator(av=av), functools.partial(torch.optim.AdamW, lr=1e-3), loss=loss)
+    batch = batch_of(torch.randn(2, 2, 20 * 160), 20)
+    losses, estimates = task.losses(batch)
+    assert torch.isfinite(losses["loss"]) and estimates.shape == (2, 2, 20 * 160)
+    losses["loss"].backward()
+    assert all(p.grad is not None for p in task.net.unet.parameters())
+
+
+def test_frozen_modules_keep_their_weights_and_statistics():
+    task = SeparationTask(tiny_separator(), functools.partial(torch.optim.AdamW, lr=1e-3), frozen=["video_frontend"])
+    assert not any(p.requires_grad for p in task.net.video_frontend.parameters())
+    task.train()
+    assert not task.net.video_frontend.training and task.net.unet.training
+    with pytest.raises(ConfigError, match="task.frozen names 'video_frontend', which this audio separator does not have"):
+        SeparationTask(tiny_separator(av=False), functools.partial(torch.optim.AdamW), frozen=["video_frontend"])
+    with pytest.raises(ConfigError, match="unknown separation loss 'l1'"):
+        SeparationTask(tiny_separator(), functools.partial(torch.optim.AdamW), loss="l1")
+
+
+def test_the_audio_visual_objective_rewards_the_target_first():
+    torch.manual_seed(0)
+    sources = torch.randn(2, 2, 20 * 160)
+    swapped = SeparationTask(tiny_separator(), functools.partial(torch.optim.AdamW), pit_weight=0.5)
+    invariant = SeparationTask(tiny_separator(av=False), functools.partial(torch.optim.AdamW))
+    fixed, best = fixed_assignment(sources.flip(1), sources), best_permutation(sources.flip(1), sources)[0]
+    torch.testing.assert_close(swapped._objective(fixed, best), 0.5 * fixed + 0.5 * best)
+    torch.testing.assert_close(invariant._objective(fixed, best), best)
+    with pytest.raises(ConfigError, match=r"pit_weight=2 must be a weight in \[0, 1\]"):
+        SeparationTask(tiny_separator(), functools.partial(torch.optim.AdamW), pit_weight=2)
+
+
+def test_a_separator_needs_one_output_per_speaker_of_the_mixtures():
+    task = SeparationTask(tiny_separator(av=False, num_speakers=2), functools.partial(torch.optim.AdamW))
+    with pytest.raises(ConfigError, match="has 2 outputs but the mixtures hold 3 speakers"):
+        task.losses(batch_of(torch.randn(2, 3, 20 * 160), 20))
+
+
+def test_the_permutation_invariant_weight_falls_over_the_run():
+    class Trainer:
+        training = True
+        estimated_stepping_batches = 100
+
+    task = SeparationTask(tiny_separator(), functools.partial(torch.optim.AdamW), pit_weight=[1.0, 0.2])
+    assert task.pit_weight == 0.2  # no trainer (evaluation): the end weight
+    task._trainer = Trainer()
+    weights = []
+    with mock.patch.object(SeparationTask, "global_step", new_callable=mock.PropertyMock) as step:
+        for value in (0, 50, 100, 150):
+            step.return_value = value
+            weights.append(task.pit_weight)
+    assert weights == pytest.approx([1.0, 0.6, 0.2, 0.2])

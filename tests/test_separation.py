@@ -1,0 +1,91 @@
+"""Separation end to end as a user runs it: train.py, eval.py (batch evaluation), infer.py."""
+
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from lipreading.data.clip import load_clip
+from lipreading.data.synthetic.espeak import espeak_available
+from lipreading.utils.errors import ConfigError
+from lipreading.utils.validation import validate_training_config
+from tests.helpers.av_video import write_mp4
+from tests.test_entrypoints import run
+
+pytestmark = pytest.mark.skipif(not espeak_available(), reason="needs the optional speech extra (pip install '.[speech]')")
+
+TINY = ["experiment=separation", "data.clips.num_classes=2", "data.clips.clips_per_word={train:8,val:2,test:3}",
+        "data.batch_size=4", "data.eval_batch_size=4", "data.num_val_mixtures=4", "data.num_test_mixtures=4",
+        "model.unet.channels=[4,8,8,8,8]", "model.unet.bottleneck_dim=16", "trainer.max_epochs=1",
+        "+trainer.limit_train_batches=2", "callbacks.dashboard=null"]
+
+
+@pytest.fixture(scope="module", params=["av", "audio"])
+def trained(request, tmp_path_factory):
+    out = tmp_path_factory.mktemp(f"separation_{request.param}")
+    result = run("train.py", *TINY, f"modality={request.param}", f"paths.data_dir={out / 'data'}",
+                 f"hydra.run.dir={out / 'run'}")
+    assert result.returncode == 0, result.stderr[-3000:]
+    return out, request.param
+
+
+def test_training_reports_si_sdr_improvement(trained):
+    out, _ = trained
+    metrics = json.loads((out / "run" / "metrics.json").read_text())
+    assert np.isfinite(metrics["test/si_sdri"]) and np.isfinite(metrics["test/si_sdr"])
+    assert metrics["objective"] == metrics["test/si_sdri"]
+
+
+def test_batch_evaluation_writes_rows_averages_and_examples(trained, tmp_path: Path):
+    out, modality = trained
+    ckpt = out / "run" / "checkpoints" / "last.ckpt"
+    result = run("eval.py", "task=separation", f"ckpt={ckpt}", "eval.num_mixtures=6", "eval.num_examples=2",
+                 "eval.workers=2", f"paths.data_dir={out / 'data'}", f"hydra.run.dir={tmp_path}")
+    assert result.returncode == 0, result.stderr[-3000:]
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert metrics["modality"] == modality and metrics["test/num_mixtures"] == 6
+    for name in ("si_sdr", "si_sdri", "sdr", "sir", "sar", "stoi"):
+        assert np.isfinite(metrics[f"test/{name}"])
+    with open(tmp_path / "mixtures.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 6 and all(-5 <= float(r["level_db"]) <= 5 for r in rows)
+    assert np.mean([float(r["si_sdri"]) for r in rows]) == pytest.approx(metrics["test/si_sdri"], abs=1e-3)
+    for example in ("000", "001"):
+        files = {p.name for p in (tmp_path / "examples" / example).iterdir()}
+        assert {"mixture.wav", "estimate.wav", "target.wav", "interferer1.wav", "spectrograms.png"} <= files
+    if modality == "audio":
+        return
+    # The same fixed mixtures every time: a second evaluation gives the same rows.
+    again = run("eval.py", f"ckpt={ckpt}", "eval.num_mixtures=6", "eval.num_examples=0", "eval.workers=1",
+                f"paths.data_dir={out / 'data'}", f"hydra.run.dir={tmp_path / 'again'}")
+    assert again.returncode == 0, again.stderr[-3000:]
+    with open(tmp_path / "again" / "mixtures.csv") as f:
+        assert list(csv.DictReader(f)) == rows
+    wrong = run("eval.py", "task=word_classification", f"ckpt={ckpt}", f"hydra.run.dir={tmp_path / 'wrong'}")
+    assert wrong.returncode != 0 and "is a separation checkpoint" in wrong.stderr
+
+
+def test_infer_separates_the_speaker_of_a_video_file(trained, tmp_path: Path):
+    out, modality = trained
+    ckpt = out / "run" / "checkpoints" / "last.ckpt"
+    clips = sorted((out / "data").glob("synthetic_av_separation/*/*/test/*.npz"))
+    target, other = load_clip(clips[0]), load_clip(clips[-1])
+    mixture = 0.5 * (target.audio + other.audio)
+    video = write_mp4(tmp_path / "talk.mp4", target.video, mixture)
+    result = run("infer.py", "task=separation", f"video={video}", f"ckpt={ckpt}", "cropped=true",
+                 f"hydra.run.dir={tmp_path / 'run'}")
+    assert result.returncode == 0, result.stderr[-3000:]
+    summary = json.loads((tmp_path / "run" / "separation.json").read_text())
+    expected = {"separated", "residual"} if modality == "av" else {"speaker1", "speaker2"}
+    assert expected | {"mixture", "spectrograms"} == set(summary["files"])
+    assert summary["frames"] == target.num_frames and all(Path(p).is_file() for p in summary["files"].values())
+
+
+def test_separation_configs_are_checked_at_start_up(compose_train):
+    with pytest.raises(ConfigError, match="separation separates audio: use modality=av"):
+        validate_training_config(compose_train("experiment=separation", "modality=video"))
+    with pytest.raises(ConfigError, match="do not fit together"):
+        validate_training_config(compose_train("experiment=separation", "task=word_classification"))
+    validate_training_config(compose_train("experiment=separation", "modality=audio"))
