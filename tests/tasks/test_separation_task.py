@@ -1,7 +1,6 @@
 """SI-SDR and PIT against hand-computed cases; the separation task's losses, metrics and freezing."""
 
 import functools
-from unittest import mock
 
 import pytest
 import torch
@@ -96,7 +95,7 @@ def test_the_audio_visual_objective_rewards_the_target_first():
     fixed, best = fixed_assignment(sources.flip(1), sources), best_permutation(sources.flip(1), sources)[0]
     torch.testing.assert_close(swapped._objective(fixed, best), 0.5 * fixed + 0.5 * best)
     torch.testing.assert_close(invariant._objective(fixed, best), best)
-    with pytest.raises(ConfigError, match=r"pit_weight=2 must be a weight in \[0, 1\]"):
+    with pytest.raises(ConfigError, match=r"pit_weight=2 must be in \[0, 1\]"):
         SeparationTask(tiny_separator(), functools.partial(torch.optim.AdamW), pit_weight=2)
 
 
@@ -104,19 +103,3 @@ def test_a_separator_needs_one_output_per_speaker_of_the_mixtures():
     task = SeparationTask(tiny_separator(av=False, num_speakers=2), functools.partial(torch.optim.AdamW))
     with pytest.raises(ConfigError, match="has 2 outputs but the mixtures hold 3 speakers"):
         task.losses(batch_of(torch.randn(2, 3, 20 * 160), 20))
-
-
-def test_the_permutation_invariant_weight_falls_over_the_run():
-    class Trainer:
-        training = True
-        estimated_stepping_batches = 100
-
-    task = SeparationTask(tiny_separator(), functools.partial(torch.optim.AdamW), pit_weight=[1.0, 0.2])
-    assert task.pit_weight == 0.2  # no trainer (evaluation): the end weight
-    task._trainer = Trainer()
-    weights = []
-    with mock.patch.object(SeparationTask, "global_step", new_callable=mock.PropertyMock) as step:
-        for value in (0, 50, 100, 150):
-            step.return_value = value
-            weights.append(task.pit_weight)
-    assert weights == pytest.approx([1.0, 0.6, 0.2, 0.2])

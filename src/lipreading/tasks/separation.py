@@ -32,11 +32,9 @@ class SeparationTask(pl.LightningModule):
     An audio-visual separator (its ``modality`` is ``av``) sees the target's mouth and must put the
     target first: its objective is the SI-SDR of output ``s`` against speaker ``s`` (target first),
     mixed with weight ``pit_weight`` with the permutation-invariant objective (the best assignment of
-    outputs to speakers). ``pit_weight=[start, end]`` moves linearly over the first ``pit_decay`` of
-    the run: from 1, the network
-    first learns to separate as the audio-only one does, then, as the weight falls, to put the voice
-    that the video shows first (a fixed order from the start makes it hedge between the voices while
-    its video stream is still blind). Evaluation uses the fixed order (the end weight). An audio-only separator cannot know the target: it is trained with permutation-invariant
+    outputs to speakers), which keeps a separating signal while the video stream learns which voice is
+    the target. Evaluation scores output 0: no oracle picks the target's output.
+    An audio-only separator cannot know the target: it is trained with permutation-invariant
     training alone. ``loss``: ``si_sdr`` (negative SI-SDR of the waveforms) or ``mask`` (squared
     error to the ideal masks of the separator's kind). ``frozen`` names sub-modules of the net that
     are not trained (e.g. ``[video_frontend]`` initialised from a lipreading checkpoint).
@@ -50,22 +48,18 @@ class SeparationTask(pl.LightningModule):
         optimizer: OptimizerFactory,
         scheduler: SchedulerFactory | None = None,
         loss: str = "si_sdr",
-        pit_weight: float | Sequence[float] = (1.0, 0.0),
-        pit_decay: float = 1.0,
+        pit_weight: float = 0.5,
         frozen: Sequence[str] = (),
         max_nonfinite_steps: int = 5,
     ) -> None:
         super().__init__()
         if loss not in LOSSES:
             raise ConfigError(f"unknown separation loss {loss!r}; valid losses: {', '.join(LOSSES)}")
-        weights = [float(pit_weight)] * 2 if isinstance(pit_weight, (int, float)) else [float(w) for w in pit_weight]
-        if len(weights) != 2 or not all(0 <= w <= 1 for w in weights):
-            raise ConfigError(f"task.pit_weight={pit_weight} must be a weight in [0, 1] or [start, end] weights in [0, 1]")
+        if not 0 <= pit_weight <= 1:
+            raise ConfigError(f"task.pit_weight={pit_weight} must be in [0, 1]")
         self.net = net
         self.optimizer_factory, self.scheduler_factory = optimizer, scheduler
-        if not 0 < pit_decay <= 1:
-            raise ConfigError(f"task.pit_decay={pit_decay} must be a fraction of the run in (0, 1]")
-        self.loss_name, self.pit_weights, self.pit_decay = loss, tuple(weights), pit_decay
+        self.loss_name, self.pit_weight = loss, pit_weight
         self.frozen = list(frozen)
         for name in self.frozen:
             module = getattr(net, name, None)
@@ -103,23 +97,11 @@ class SeparationTask(pl.LightningModule):
             )
         return sources
 
-    @property
-    def pit_weight(self) -> float:
-        """The weight of the permutation-invariant objective now: linear from start to end over the
-        first ``pit_decay`` of the run, then the end weight."""
-        start, end = self.pit_weights
-        trainer = self._trainer
-        if trainer is None or not trainer.training:
-            return end
-        progress = min(1.0, self.global_step / max(1.0, self.pit_decay * int(trainer.estimated_stepping_batches)))
-        return start + (end - start) * progress
-
     def _objective(self, fixed: torch.Tensor, invariant: torch.Tensor) -> torch.Tensor:
         """(B,) scores of the fixed and the best assignment -> the per-mixture objective (higher is better)."""
         if not self.ordered:
             return invariant
-        weight = self.pit_weight
-        return (1 - weight) * fixed + weight * invariant
+        return (1 - self.pit_weight) * fixed + self.pit_weight * invariant
 
     def losses(self, batch: dict[str, Any]) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
         """The loss (key ``loss``) and its parts, and the estimates (B, S, N)."""
