@@ -3,8 +3,8 @@
     python -m benchmarks.separation [--steps 3] [--batch-size 16] [--seconds 10]
 
 The audio-visual separator of ``experiment=separation`` and its audio-only baseline
-(``modality=audio``), each at the experiment's U-Net widths and at the narrower CPU widths that
-the README's measured runs use (``model.unet.channels=[8,16,32,64,128]``). Training: one step of
+(``modality=audio``), each at the default U-Net widths (8-128 channels, the CPU size of the README's
+runs) and at a GPU size (``model.unet.channels=[32,64,128,256,256]``). Training: one step of
 ``SeparationTask`` (forward, SI-SDR loss with PIT for the audio-only model, backward, AdamW) on a
 batch of 2-speaker mixtures of 29 frames (1.16 s) at 1 and 2 threads, median of ``--steps`` after one
 warm-up. Inference: eval mode, one ``--seconds`` long mixture, 1 thread; the real-time factor is
@@ -25,7 +25,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from benchmarks.complexity import CONF
 from lipreading.training import build_task
 
-VARIANTS = {"default": [], "cpu widths": ["model.unet.channels=[8,16,32,64,128]"]}
+VARIANTS = {"8-128 (default)": [], "32-256": ["model.unet.channels=[32,64,128,256,256]"]}
 SAMPLES_PER_FRAME = 640
 
 

@@ -98,3 +98,33 @@ def test_appearance_frames_are_random_in_training_and_fixed_in_evaluation():
     encoder.train()
     draws = torch.stack([encoder.frame_indices(lengths) for _ in range(20)])
     assert draws[:, 0].unique().numel() > 4 and draws[:, 1].max() < 5
+
+
+def test_the_selector_learns_to_match_a_voice_to_the_lip_motion():
+    """Toy audio-visual synchrony: the target's loudness follows the 'lips' (the condition); the selector
+    must learn to pick that voice among two, whichever output it is in."""
+    from lipreading.models.separation.selector import TargetSelector
+
+    torch.manual_seed(0)
+    selector = TargetSelector(condition_dim=1, time_factor=4, num_bands=4, hidden=8)
+    optimizer = torch.optim.Adam(selector.parameters(), lr=1e-2)
+
+    def batch(size: int = 32):
+        lips = (torch.rand(size, 1, 10) > 0.5).float()  # mouth open or closed at each of 10 steps
+        other = (torch.rand(size, 1, 10) > 0.5).float()
+        envelopes = torch.stack([lips, other], 1).repeat_interleave(4, -1)  # (B, 2, 1, 40)
+        voices = 0.01 + envelopes * torch.rand(size, 2, 8, 40)  # (B, S, F, T_s)
+        target = torch.randint(2, (size,))
+        voices[target == 1] = voices[target == 1].flip(1)  # the target's voice is output `target`
+        return voices, lips, target
+
+    steps = torch.ones(32, 40)
+    for _ in range(150):
+        voices, lips, target = batch()
+        loss = torch.nn.functional.cross_entropy(selector(voices, lips, steps), target)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    voices, lips, target = batch()
+    accuracy = (selector(voices, lips, steps).argmax(1) == target).float().mean()
+    assert accuracy > 0.9

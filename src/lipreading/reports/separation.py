@@ -114,7 +114,7 @@ def plot_spectrograms(signals: dict[str, np.ndarray], path: Path, title: str = "
         if i == 0:
             axis.set_ylabel("frequency (kHz)")
     if title:
-        figure.suptitle(title)
+        figure.suptitle(title, y=1.04)
     return save_figure(figure, path)
 
 

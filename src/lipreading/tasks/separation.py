@@ -7,6 +7,7 @@ from typing import Any
 
 import pytorch_lightning as pl
 import torch
+import torch.nn.functional as F
 from torch import nn
 from torchmetrics import MeanMetric
 
@@ -14,9 +15,7 @@ from lipreading.tasks.guards import NonFiniteGuard
 from lipreading.tasks.optim import OptimizerFactory, SchedulerFactory, configure_optimizers
 from lipreading.tasks.separation_losses import (
     best_permutation,
-    fixed_assignment,
     ideal_masks,
-    mask_error,
     mask_pit,
     si_sdr,
     target_estimate,
@@ -29,11 +28,11 @@ LOSSES = ("si_sdr", "mask")
 class SeparationTask(pl.LightningModule):
     """Trains a separator mapping ``(mixture, lengths[, video])`` to estimates (B, S, N), one per speaker.
 
-    An audio-visual separator (its ``modality`` is ``av``) sees the target's mouth and must put the
-    target first: its objective is the SI-SDR of output ``s`` against speaker ``s`` (target first),
-    mixed with weight ``pit_weight`` with the permutation-invariant objective (the best assignment of
-    outputs to speakers), which keeps a separating signal while the video stream learns which voice is
-    the target. Evaluation scores output 0: no oracle picks the target's output.
+    Every separator separates all voices, trained with permutation-invariant training (the best
+    assignment of its outputs to the speakers counts). An audio-visual separator (its ``modality`` is
+    ``av``) also learns which of its outputs is the target whose mouth it sees: its selector's logits
+    are trained by cross-entropy, weighted ``selection_weight``, to pick the output that the best
+    assignment gives the target; evaluation scores the output it picks (no oracle).
     An audio-only separator cannot know the target: it is trained with permutation-invariant
     training alone. ``loss``: ``si_sdr`` (negative SI-SDR of the waveforms) or ``mask`` (squared
     error to the ideal masks of the separator's kind). ``frozen`` names sub-modules of the net that
@@ -48,18 +47,18 @@ class SeparationTask(pl.LightningModule):
         optimizer: OptimizerFactory,
         scheduler: SchedulerFactory | None = None,
         loss: str = "si_sdr",
-        pit_weight: float = 0.5,
+        selection_weight: float = 1.0,
         frozen: Sequence[str] = (),
         max_nonfinite_steps: int = 5,
     ) -> None:
         super().__init__()
         if loss not in LOSSES:
             raise ConfigError(f"unknown separation loss {loss!r}; valid losses: {', '.join(LOSSES)}")
-        if not 0 <= pit_weight <= 1:
-            raise ConfigError(f"task.pit_weight={pit_weight} must be in [0, 1]")
+        if selection_weight < 0:
+            raise ConfigError(f"task.selection_weight={selection_weight} must be 0 or more")
         self.net = net
         self.optimizer_factory, self.scheduler_factory = optimizer, scheduler
-        self.loss_name, self.pit_weight = loss, pit_weight
+        self.loss_name, self.selection_weight = loss, selection_weight
         self.frozen = list(frozen)
         for name in self.frozen:
             module = getattr(net, name, None)
@@ -97,27 +96,26 @@ class SeparationTask(pl.LightningModule):
             )
         return sources
 
-    def _objective(self, fixed: torch.Tensor, invariant: torch.Tensor) -> torch.Tensor:
-        """(B,) scores of the fixed and the best assignment -> the per-mixture objective (higher is better)."""
-        if not self.ordered:
-            return invariant
-        return (1 - self.pit_weight) * fixed + self.pit_weight * invariant
-
     def losses(self, batch: dict[str, Any]) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
-        """The loss (key ``loss``) and its parts, and the estimates (B, S, N)."""
+        """The loss (key ``loss``) and its parts, and the estimates (B, S, N), the target first for
+        an audio-visual separator."""
         sources = self._sources(batch)
         masked = self.net.masks(batch["mixture"], batch["lengths"], self._video(batch))
         estimates = self.net.reconstruct(masked)
         if self.loss_name == "si_sdr":
-            invariant, _ = best_permutation(estimates, sources)
-            score = self._objective(fixed_assignment(estimates, sources) if self.ordered else invariant, invariant)
-            return {"loss": -score.mean(), "si_sdr": invariant.mean().detach()}, estimates
-        ideal = ideal_masks(self.net.analyse(sources / masked["rms"][:, :, None]), masked["spectrum"], self.net.mask)
-        step_mask = masked["step_mask"]
-        invariant, _ = mask_pit(masked["masks"], ideal, step_mask)
-        fixed = mask_error(masked["masks"].flatten(0, 1), ideal.flatten(0, 1), step_mask.repeat_interleave(sources.shape[1], 0))
-        error = self._objective(fixed.reshape(len(sources), -1).mean(1), invariant)
-        return {"loss": error.mean()}, estimates
+            score, perm = best_permutation(estimates, sources)
+            losses = {"loss": -score.mean(), "si_sdr": score.mean().detach()}
+        else:
+            ideal = ideal_masks(self.net.analyse(sources / masked["rms"][:, :, None]), masked["spectrum"], self.net.mask)
+            error, perm = mask_pit(masked["masks"], ideal, masked["step_mask"])
+            losses = {"loss": error.mean()}
+        if "selection" in masked:
+            target_output = perm[:, 0]  # the output the best assignment gives the target
+            selection = F.cross_entropy(masked["selection"], target_output)
+            losses["loss"] = losses["loss"] + self.selection_weight * selection
+            losses["selection"] = selection.detach()
+            losses["selection_acc"] = (masked["selection"].argmax(1) == target_output).float().mean()
+        return losses, self.net.target_first(estimates, masked)
 
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor | None:
         self.log("train/skipped_clips", float(batch["skipped"]), on_step=False, on_epoch=True, reduce_fx="sum")

@@ -22,13 +22,9 @@ def best_permutation(estimates: torch.Tensor, sources: torch.Tensor) -> tuple[to
     )
 
 
-def fixed_assignment(estimates: torch.Tensor, sources: torch.Tensor) -> torch.Tensor:
-    """The mean SI-SDR (B,) of output ``s`` against source ``s`` (the audio-visual model's order: target first)."""
-    return si_sdr(estimates, sources).mean(1)
-
-
 def target_estimate(estimates: torch.Tensor, sources: torch.Tensor, ordered: bool) -> torch.Tensor:
-    """The target's estimate (B, N): output 0 of an audio-visual model (``ordered``); for an audio-only
+    """The target's estimate (B, N): output 0 of an audio-visual model (``ordered``: its selector put
+    the voice it matched to the video first); for an audio-only
     model the output that the best assignment gives the target (source 0).
     NOTE: that assignment uses the reference (as PIT evaluations do): the audio-only baseline is
     told which of its outputs is the target, an advantage the audio-visual model does not get."""

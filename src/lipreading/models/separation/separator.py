@@ -7,9 +7,10 @@ backend over the mouth video) and, optionally, a face-appearance embedding avera
 (:class:`~lipreading.models.separation.appearance.AppearanceEncoder`); the U-Net predicts the
 target's mask (magnitude, or complex), applied to the mixture's STFT and inverted.
 
-The network predicts one mask per speaker (``num_speakers``). With the video, the first is the
-target's; without a video frontend the same network is the audio-only baseline, whose outputs are
-assigned to the speakers by permutation-invariant training (Yu et al., ICASSP 2017).
+The network predicts one mask per speaker (``num_speakers``), trained with permutation-invariant
+training (Yu et al., ICASSP 2017); with the video, the visual condition guides the masks and a
+selector picks the voice that matches the lips as the target. Without a video frontend the same
+network is the audio-only baseline, which cannot know which of its outputs is the target.
 NOTE: the mixture is scaled to unit RMS before the STFT and the estimates scaled back, so the model
 is scale-equivariant; VisualVoice normalises the mixture's waveform the same way.
 """
@@ -21,14 +22,18 @@ from typing import Callable
 import torch
 from torch import nn
 
+from lipreading.models.separation.selector import TargetSelector
+
 MASKS = ("magnitude", "complex")
 
 
 class AudioVisualSeparator(nn.Module):
     """mixture (B, N), lengths (B,) in video frames [, video (B, C, T, H, W)] -> estimates (B, S, N).
 
-    ``S`` is ``num_speakers``: an audio-visual model's first output is the target, whose mouth it is
-    shown, the others the interferers; an audio-only model's outputs come in no particular order. ``unet`` is a factory ``(in_channels, out_channels, num_frequencies,
+    ``S`` is ``num_speakers``. The masks separate every voice (in no particular order, trained
+    permutation-invariantly); an audio-visual model then puts first the voice that its
+    :class:`~lipreading.models.separation.selector.TargetSelector` matches to the video (the target),
+    an audio-only model cannot tell and leaves the order as it is. ``unet`` is a factory ``(in_channels, out_channels, num_frequencies,
     condition_dim) -> ConditionedUNet``; ``video_backend`` a factory ``(input_dim) -> module`` over
     (B, T, D), lengths. Samples beyond ``lengths * samples_per_frame`` are zero in the estimates.
     """
@@ -45,6 +50,7 @@ class AudioVisualSeparator(nn.Module):
         hop_length: int = 160,
         win_length: int = 400,
         samples_per_frame: int = 640,
+        selector_dim: int = 64,
     ) -> None:
         super().__init__()
         if mask not in MASKS:
@@ -75,6 +81,9 @@ class AudioVisualSeparator(nn.Module):
             num_frequencies=n_fft // 2,
             condition_dim=condition_dim,
         )
+        self.selector = (
+            TargetSelector(condition_dim, self.unet.time_factor, hidden=selector_dim) if condition_dim else None
+        )
 
     @property
     def modality(self) -> str:
@@ -94,11 +103,24 @@ class AudioVisualSeparator(nn.Module):
         return waveform.reshape(*shape, length)
 
     def forward(self, mixture: torch.Tensor, lengths: torch.Tensor, video: torch.Tensor | None = None) -> torch.Tensor:
-        return self.reconstruct(self.masks(mixture, lengths, video))
+        masked = self.masks(mixture, lengths, video)
+        return self.target_first(self.reconstruct(masked), masked)
+
+    def target_first(self, estimates: torch.Tensor, masked: dict[str, torch.Tensor]) -> torch.Tensor:
+        """``estimates`` (B, S, N) with the voice the selector matched to the video first (the others
+        keep their order); unchanged for an audio-only model."""
+        if "selection" not in masked:
+            return estimates
+        chosen = masked["selection"].argmax(1)  # (B,)
+        outputs = torch.arange(estimates.shape[1], device=estimates.device)[None, :].expand(len(chosen), -1)
+        others = outputs[outputs != chosen[:, None]].reshape(len(chosen), -1)
+        order = torch.cat([chosen[:, None], others], dim=1)  # (B, S)
+        return estimates[torch.arange(len(chosen), device=estimates.device)[:, None], order]
 
     def masks(self, mixture: torch.Tensor, lengths: torch.Tensor, video: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
         """The predicted masks (B, S, F + 1, T_s) with what :meth:`reconstruct` and a mask loss need:
-        the normalised mixture's ``spectrum``, its ``rms``, the valid ``step_mask`` and ``sample_mask``."""
+        the normalised mixture's ``spectrum``, its ``rms``, the valid ``step_mask`` and ``sample_mask``;
+        with the video, the selector's ``selection`` logits (B, S): which output is the target."""
         if self.video_frontend is not None and video is None:
             raise ValueError("this audio-visual separator needs the target's mouth video")
         num_samples = mixture.shape[1]
@@ -116,8 +138,13 @@ class AudioVisualSeparator(nn.Module):
         raw = self.unet(features, valid_steps, condition)  # (B, S * mask_channels, F, T_s)
         raw = raw.reshape(raw.shape[0], self.num_outputs, self.mask_channels, *raw.shape[-2:])
         masks = self._masks(raw) * step_mask[:, None, None]  # (B, S, F, T_s), complex or real
-        masks = torch.nn.functional.pad(masks, (0, 0, 0, 1))  # the Nyquist bin: 0
-        return {"masks": masks, "spectrum": spectrum, "rms": rms, "step_mask": step_mask, "sample_mask": sample_mask}
+        masked = {"spectrum": spectrum, "rms": rms, "step_mask": step_mask, "sample_mask": sample_mask}
+        if self.selector is not None:
+            # Which separated voice the video shows (scored on the separated magnitudes, not trained through them).
+            voices = (masks * spectrum[:, None, :-1]).abs().detach()  # (B, S, F, T_s)
+            masked["selection"] = self.selector(voices, condition, step_mask)  # (B, S) logits
+        masked["masks"] = torch.nn.functional.pad(masks, (0, 0, 0, 1))  # the Nyquist bin: 0
+        return masked
 
     def analyse(self, waveform: torch.Tensor) -> torch.Tensor:
         """(..., N) -> complex (..., F + 1, T_s), framed as the mixture is (half a window of zeros
