@@ -95,7 +95,10 @@ def evaluate_separation(cfg: DictConfig, checkpoint: dict[str, Any]) -> dict[str
     records = mixtures_of(trainer.predict(task, datamodule=datamodule))
     if not records:
         raise ConfigError(f"no mixture of the {cfg.split} split could be made (all clips unreadable?)")
-    with_pesq = {"auto": pesq_available(), True: True, False: False}[options.get("pesq", "auto")]
+    choice = options.get("pesq", "auto")
+    if choice not in ("auto", True, False):
+        raise ConfigError(f"eval.pesq={choice!r}: use auto (when the pesq package is installed), true or false")
+    with_pesq = pesq_available() if choice == "auto" else bool(choice)
     if with_pesq and not pesq_available():
         raise ConfigError("eval.pesq=true needs the optional pesq package: pip install '.[pesq]' (it compiles C code)")
     workers = int(options.get("workers") or os.cpu_count() or 1)
