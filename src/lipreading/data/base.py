@@ -7,7 +7,10 @@ from pathlib import Path
 from typing import Any
 
 import pytorch_lightning as pl
-from torch.utils.data import DataLoader
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from lipreading.data.loaders import EpochShuffleSampler, ResumableLoader, ShardSampler, rank_and_world_size
 
 from lipreading.data.clip import ClipError, load_clip
 from lipreading.utils.errors import ConfigError
@@ -57,6 +60,45 @@ class ClipDataModule(pl.LightningDataModule):
     @abstractmethod
     def dataloader(self, split: str) -> DataLoader:
         """An evaluation loader over ``split`` (set up first)."""
+
+    batch_size: int
+    eval_batch_size: int
+    num_workers: int
+
+    def ordered_loader(self, dataset: Dataset, collate_fn: Any) -> DataLoader:
+        """An evaluation loader over ``dataset``: fixed order, every item once over all ranks (this rank's share)."""
+        return DataLoader(
+            dataset,
+            batch_size=self.eval_batch_size,
+            sampler=ShardSampler(len(dataset), *rank_and_world_size(self.trainer)),
+            num_workers=self.num_workers,
+            persistent_workers=self.num_workers > 0,
+            collate_fn=collate_fn,
+            generator=torch.Generator(),
+        )
+
+    def shuffled_loader(
+        self, dataset: Dataset, collate_fn: Any, source: str, sampler_type: type[EpochShuffleSampler] = EpochShuffleSampler
+    ) -> DataLoader:
+        """The training loader over ``dataset`` (named ``source`` in errors): shuffled, drop-last, this
+        rank's share, resumable mid-epoch, seeded from the run's seed (the same on every rank)."""
+        rank, world_size = rank_and_world_size(self.trainer)
+        if len(dataset) // world_size < self.batch_size:
+            raise ConfigError(
+                f"{source}: the training split has {len(dataset)} clips, fewer than one batch "
+                f"(data.batch_size={self.batch_size}) per process ({world_size}); lower data.batch_size or add data"
+            )
+        return ResumableLoader(
+            dataset,
+            batch_size=self.batch_size,
+            seed=torch.initial_seed() % 2**31,
+            rank=rank,
+            world_size=world_size,
+            sampler_type=sampler_type,
+            num_workers=self.num_workers,
+            persistent_workers=self.num_workers > 0,
+            collate_fn=collate_fn,
+        )
 
     def setup(self, stage: str | None = None) -> None:
         splits = {**STAGE_SPLITS, "predict": (self.predict_split,)}

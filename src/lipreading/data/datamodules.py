@@ -9,7 +9,6 @@ import torch
 from torch.utils.data import DataLoader
 
 from lipreading.data.base import ClipDataModule, check_modality, require_audio
-from lipreading.data.loaders import ResumableLoader, ShardSampler, rank_and_world_size
 from lipreading.data.synthetic import default_vocabulary, generate_word_dataset
 from lipreading.data.word_clips import WordClipDataset, collate_clips, scan_word_clips
 from lipreading.utils.errors import ConfigError
@@ -102,34 +101,10 @@ class WordDataModule(ClipDataModule):
 
     def dataloader(self, split: str) -> DataLoader:
         """An evaluation loader over ``split`` (set up first): fixed order, every clip (this rank's share)."""
-        return DataLoader(
-            self.datasets[split],
-            batch_size=self.eval_batch_size,
-            sampler=ShardSampler(len(self.datasets[split]), *rank_and_world_size(self.trainer)),
-            num_workers=self.num_workers,
-            persistent_workers=self.num_workers > 0,
-            collate_fn=collate_clips,
-            generator=torch.Generator(),
-        )
+        return self.ordered_loader(self.datasets[split], collate_clips)
 
     def train_dataloader(self) -> DataLoader:
-        rank, world_size = rank_and_world_size(self.trainer)
-        if len(self.datasets["train"]) // world_size < self.batch_size:
-            raise ConfigError(
-                f"{self.root}: the training split has {len(self.datasets['train'])} clips, fewer than one batch "
-                f"(data.batch_size={self.batch_size}) per process ({world_size}); lower data.batch_size or add data"
-            )
-        # Seeded from the run's seed (pl.seed_everything, the same on every rank), resumable mid-epoch.
-        return ResumableLoader(
-            self.datasets["train"],
-            batch_size=self.batch_size,
-            seed=torch.initial_seed() % 2**31,
-            rank=rank,
-            world_size=world_size,
-            num_workers=self.num_workers,
-            persistent_workers=self.num_workers > 0,
-            collate_fn=collate_clips,
-        )
+        return self.shuffled_loader(self.datasets["train"], collate_clips, str(self.root))
 
     def on_after_batch_transfer(self, batch: dict[str, Any], dataloader_idx: int) -> dict[str, Any]:
         batch = super().on_after_batch_transfer(batch, dataloader_idx)

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import torch
 from torch.utils.data import DataLoader
 
 from lipreading.data.base import ClipDataModule
-from lipreading.data.loaders import EpochKeyedSampler, ResumableLoader, ShardSampler, rank_and_world_size
+from lipreading.data.loaders import EpochKeyedSampler
 from lipreading.data.mixtures import MixtureDataset, collate_mixtures
 from lipreading.utils.errors import ConfigError
 
@@ -85,29 +84,8 @@ class SeparationDataModule(ClipDataModule):
 
     def dataloader(self, split: str) -> DataLoader:
         """The fixed mixtures of ``split`` in order (this rank's share)."""
-        return DataLoader(
-            self.mixtures[split],
-            batch_size=self.eval_batch_size,
-            sampler=ShardSampler(len(self.mixtures[split]), *rank_and_world_size(self.trainer)),
-            num_workers=self.num_workers,
-            collate_fn=collate_mixtures,
-        )
+        return self.ordered_loader(self.mixtures[split], collate_mixtures)
 
     def train_dataloader(self) -> DataLoader:
-        rank, world_size = rank_and_world_size(self.trainer)
-        if len(self.mixtures["train"]) // world_size < self.batch_size:
-            raise ConfigError(
-                f"the training split has {len(self.mixtures['train'])} clips, fewer than one batch "
-                f"(data.batch_size={self.batch_size}) per process; lower data.batch_size or add data"
-            )
-        return ResumableLoader(
-            self.mixtures["train"],
-            batch_size=self.batch_size,
-            seed=torch.initial_seed() % 2**31,
-            rank=rank,
-            world_size=world_size,
-            sampler_type=EpochKeyedSampler,
-            num_workers=self.num_workers,
-            persistent_workers=self.num_workers > 0,
-            collate_fn=collate_mixtures,
-        )
+        source = f"mixtures of {getattr(self.clips, 'root', 'the clips')}"
+        return self.shuffled_loader(self.mixtures["train"], collate_mixtures, source, EpochKeyedSampler)
