@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from lipreading.data.audio import AudioError, align_audio, read_audio_track, write_wav
+from lipreading.data.audio import align_audio, clip_audio, read_audio_track, write_wav
 from lipreading.data.clip import load_clip
 from lipreading.reports.separation import plot_spectrograms
 from lipreading.utils.io import atomic_write_json
@@ -27,17 +27,13 @@ from lipreading.utils.io import atomic_write_json
 log = logging.getLogger(__name__)
 
 
-def clip_audio(video: str | Path, num_frames: int, fps: float) -> np.ndarray:
+def recording_audio(video: str | Path, num_frames: int, fps: float) -> np.ndarray:
     """The 16 kHz mono audio of ``video`` (a video file's first audio track, or a clip's audio),
     trimmed or padded to ``num_frames`` frames; :class:`AudioError` naming the file if it has none."""
     path = Path(video)
     if path.suffix == ".npz":
-        clip = load_clip(path)
-        if clip.audio is None:
-            raise AudioError(f"{path}: the clip has no audio to separate")
-        audio, rate = clip.audio, clip.sample_rate
-    else:
-        audio, rate = read_audio_track(path)
+        return clip_audio(load_clip(path), path)
+    audio, rate = read_audio_track(path)
     return align_audio(audio, int(rate), num_frames, fps, str(path), policy="trim")
 
 
@@ -59,7 +55,7 @@ def separate(cfg: DictConfig, task: Any, train_cfg: DictConfig) -> dict[str, Any
     frame_size = int(OmegaConf.select(train_cfg, "data.clips.frame_size", default=None) or cfg.roi.crop_size)
     roi = PreprocessConfig(**OmegaConf.to_container(cfg.roi, resolve=True))
     clip = mouth_clip(cfg.video, frame_size, bool(cfg.cropped), roi)
-    mixture = clip_audio(cfg.video, clip.num_frames, clip.fps)
+    mixture = recording_audio(cfg.video, clip.num_frames, clip.fps)
     estimates = separate_clip(task, train_cfg, clip.video, mixture)
     output_dir = Path(cfg.paths.output_dir)
     peak = max(float(np.abs(mixture).max()), float(np.abs(estimates).max()), 1e-6)
