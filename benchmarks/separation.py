@@ -4,7 +4,8 @@
 
 The audio-visual separator of ``experiment=separation`` and its audio-only baseline
 (``modality=audio``), each at the default U-Net widths (8-128 channels, the CPU size of the README's
-runs) and at a GPU size (``model.unet.channels=[32,64,128,256,256]``). Training: one step of
+runs) and at a GPU size (``model.unet.channels=[32,64,128,256,256]``), and the separator of
+``experiment=av_separation`` (visual prior, frozen lip frontend). Training: one step of
 ``SeparationTask`` (forward, SI-SDR loss with PIT for the audio-only model, backward, AdamW) on a
 batch of 2-speaker mixtures of 29 frames (1.16 s) at 1 and 2 threads, median of ``--steps`` after one
 warm-up. Inference: eval mode, one ``--seconds`` long mixture, 1 thread; the real-time factor is
@@ -25,7 +26,16 @@ from torch.utils.flop_counter import FlopCounterMode
 from benchmarks.complexity import CONF
 from lipreading.training import build_task
 
-VARIANTS = {"8-128 (default)": [], "32-256": ["model.unet.channels=[32,64,128,256,256]"]}
+WIDE = "model.unet.channels=[32,64,128,256,256]"
+# (model, modality, U-Net widths, overrides)
+MODELS = [
+    ("audio-visual", "av", "8-128 (default)", []),
+    ("audio-visual", "av", "32-256", [WIDE]),
+    ("audio-visual, visual prior, frozen lip frontend (av_separation)", "av", "8-128 (default)",
+     ["model.visual_prior=true", "task.frozen=[video_frontend]"]),
+    ("audio-only (PIT)", "audio", "8-128 (default)", []),
+    ("audio-only (PIT)", "audio", "32-256", [WIDE]),
+]
 SAMPLES_PER_FRAME = 640
 
 
@@ -91,15 +101,13 @@ def main() -> None:
     print(f"Separators: training batch {args.batch_size} x 1.16 s, inference {args.seconds:g} s, CPU\n")
     print("| model | widths | params (M) | GMACs per s of audio | train mixtures/s, 1 thread | 2 threads | real-time factor, 1 thread |")
     print("|---|---|---:|---:|---:|---:|---:|")
-    for modality in ("av", "audio"):
-        for variant, overrides in VARIANTS.items():
-            task = build(modality, overrides)
-            params = sum(p.numel() for p in task.parameters()) / 1e6
-            inputs = batch(args.batch_size, 29)
-            rates = [args.batch_size / train_step_seconds(task, inputs, args.steps, threads) for threads in (1, 2)]
-            print(f"| {'audio-visual' if modality == 'av' else 'audio-only (PIT)'} | {variant} | {params:.2f} | "
-                  f"{macs_per_second(task) / 1e9:.2f} | {rates[0]:.1f} | {rates[1]:.1f} | "
-                  f"{real_time_factor(task, args.seconds):.3f} |", flush=True)
+    for name, modality, widths, overrides in MODELS:
+        task = build(modality, overrides)
+        params = sum(p.numel() for p in task.parameters()) / 1e6
+        inputs = batch(args.batch_size, 29)
+        rates = [args.batch_size / train_step_seconds(task, inputs, args.steps, threads) for threads in (1, 2)]
+        print(f"| {name} | {widths} | {params:.2f} | {macs_per_second(task) / 1e9:.2f} | {rates[0]:.1f} | "
+              f"{rates[1]:.1f} | {real_time_factor(task, args.seconds):.3f} |", flush=True)
 
 
 if __name__ == "__main__":

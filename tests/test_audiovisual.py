@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from omegaconf import OmegaConf
+from omegaconf import OmegaConf, open_dict
 
 from lipreading.data.datamodules import WordDataModule
 from lipreading.data.synthetic.espeak import espeak_available
@@ -72,6 +72,26 @@ def test_stage_references_become_the_earlier_stages_checkpoints(compose_train, t
     assert stage.trainer.max_epochs == 4 and "stages" not in stage and stage.paths.output_dir == str(tmp_path / "av")
     with pytest.raises(ConfigError, match="names no earlier stage"):
         stage_config(cfg, "av", tmp_path / "av", {"audio": "a.ckpt"})
+
+
+def test_a_stage_can_train_another_task_on_part_of_the_runs_config(compose_train, tmp_path: Path):
+    cfg = compose_train("experiment=av_separation", "data.clips.num_classes=7")
+    lips = stage_config(cfg, "lips", tmp_path / "lips", {})
+    # The lipreading stage: the separation clips' own datamodule (not merged into the mixtures'),
+    # a word classifier and the word task; its dotted key applied last.
+    assert lips.data._target_ == cfg.data.clips._target_ and "num_speakers" not in lips.data
+    assert lips.data.root == cfg.data.clips.root and lips.data.modality == "video" and lips.modality == "video"
+    assert lips.model._target_.endswith("WordClassifierNet") and "unet" not in lips.model
+    assert lips.task._target_.endswith("WordClassificationTask") and "selection_weight" not in lips.task
+    model = build_task(lips).net
+    assert model.head.out_features == 7  # ${data.num_classes} resolved in the stage's own config
+    separation = stage_config(cfg, "separation", tmp_path / "separation", {"lips": "lips.ckpt"})
+    assert separation.data._target_ == cfg.data._target_ and separation.init_from.video == "lips.ckpt"
+    assert list(separation.task.frozen) == ["video_frontend"] and separation.model.visual_prior is True
+    with open_dict(cfg):
+        cfg.stages.lips.data = "${data.nowhere}"
+    with pytest.raises(ConfigError, match="stages.lips.data=\\$\\{data.nowhere\\} names no part of the run's config"):
+        stage_config(cfg, "lips", tmp_path / "lips", {})
 
 
 @pytest.mark.slow

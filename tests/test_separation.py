@@ -49,6 +49,9 @@ def test_batch_evaluation_writes_rows_averages_and_examples(trained, tmp_path: P
     for name in ("si_sdr", "si_sdri", "sdr", "sir", "sar", "stoi"):
         assert np.isfinite(metrics[f"test/{name}"])
     with open(tmp_path / "mixtures.csv") as f:
+        header = next(csv.reader(f))
+        assert len(header) == len(set(header)), f"repeated columns in {header}"
+        f.seek(0)
         rows = list(csv.DictReader(f))
     assert len(rows) == 6 and all(-5 <= float(r["level_db"]) <= 5 for r in rows)
     assert np.mean([float(r["si_sdri"]) for r in rows]) == pytest.approx(metrics["test/si_sdri"], abs=1e-3)
@@ -89,3 +92,23 @@ def test_separation_configs_are_checked_at_start_up(compose_train):
     with pytest.raises(ConfigError, match="do not fit together"):
         validate_training_config(compose_train("experiment=separation", "task=word_classification"))
     validate_training_config(compose_train("experiment=separation", "modality=audio"))
+
+
+def test_the_audio_visual_recipe_trains_its_lip_stream_first_and_keeps_it_frozen(tmp_path: Path):
+    import torch
+
+    run_dir = tmp_path / "run"
+    overrides = [o for o in TINY if o != "experiment=separation"]
+    result = run("train.py", "experiment=av_separation", *overrides, "stages.lips.trainer.max_epochs=1",
+                 f"paths.data_dir={tmp_path / 'data'}", f"hydra.run.dir={run_dir}")
+    assert result.returncode == 0, result.stderr[-3000:]
+    lips = json.loads((run_dir / "lips" / "metrics.json").read_text())
+    separation = json.loads((run_dir / "separation" / "metrics.json").read_text())
+    assert "val/acc" in lips and np.isfinite(separation["test/si_sdri"]) and np.isfinite(separation["train/prior"])
+    handed = json.loads((run_dir / "stages.json").read_text())["checkpoints"]["lips"]
+    lip_state = torch.load(handed, map_location="cpu", weights_only=False)["state_dict"]
+    separator_state = torch.load(run_dir / "separation" / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)["state_dict"]
+    frontend = {k[len("net.frontend."):]: v for k, v in lip_state.items() if k.startswith("net.frontend.")}
+    assert frontend
+    for name, value in frontend.items():  # initialised from the lipreading stage, then not trained
+        torch.testing.assert_close(separator_state[f"net.video_frontend.{name}"], value, msg=name)

@@ -103,11 +103,9 @@ def evaluate_separation(cfg: DictConfig, checkpoint: dict[str, Any]) -> dict[str
         raise ConfigError("eval.pesq=true needs the optional pesq package: pip install '.[pesq]' (it compiles C code)")
     workers = int(options.get("workers") or os.cpu_count() or 1)
     rows = compute_metrics(records, workers, with_pesq)
-    for record, row in zip(records, rows):
-        row["level_db"] = record["level_db"]
     output_dir = Path(cfg.paths.output_dir)
     summary = {f"{cfg.split}/{k}": v for k, v in summarise(rows).items()}
-    levels = by_level(rows)
+    levels = by_level([{**row, "level_db": record["level_db"]} for record, row in zip(records, rows)])
     atomic_write_json(output_dir / "metrics.json", {
         "checkpoint": str(cfg.ckpt), "modality": train_cfg.get("modality"), "pesq": with_pesq, **summary,
         "by_level": levels,

@@ -7,7 +7,12 @@
       video: {modality: video}
       av: {modality: av, init_from: {audio: "stage:audio", video: "stage:video"}}
 
-``stage:NAME`` stands for the best checkpoint of the earlier stage NAME. Each stage trains in
+``stage:NAME`` stands for the best checkpoint of the earlier stage NAME. A stage's value for a
+config node with a ``_target_`` of another class (a different datamodule, model or task) replaces
+that node rather than merging into it, and a value that is a single interpolation (``data:
+${data.clips}``) takes that part of the run's config as it is there; dotted keys (``data.modality:
+video``) are set last, as on the command line. So a stage can train another task, e.g. the
+lipreading stage of experiment=separation. Each stage trains in
 ``<run dir>/<stage>``; a stage with a ``metrics.json`` is done and is skipped when the command is
 run again, and an interrupted stage resumes from its ``last.ckpt``. With ``resume=auto`` and a
 fresh run directory the most recent earlier run with the same overrides is continued.
@@ -18,6 +23,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +37,7 @@ from lipreading.utils.resume import _overrides
 log = logging.getLogger(__name__)
 
 STAGE_REFERENCE = "stage:"
+_REFERENCE = re.compile(r"\$\{([A-Za-z_][\w.]*)\}")
 
 
 def continued_run_dir(run_dir: Path, resume: str | None) -> Path:
@@ -57,13 +64,39 @@ def stage_checkpoint(metrics: dict[str, Any], stage_dir: Path) -> str:
     return str(stage_dir / "checkpoints" / "last.ckpt")
 
 
+def _stage_overrides(cfg: DictConfig, name: str) -> DictConfig:
+    """``cfg.stages[name]`` with each value that is one interpolation (``${data.clips}``) replaced by
+    that node of the run's config, resolved there."""
+    overrides = cfg.stages[name]
+    if not isinstance(overrides, DictConfig):
+        raise ConfigError(f"stages.{name} must map config keys to values, not {OmegaConf.to_yaml(overrides).strip()!r}")
+    raw = OmegaConf.to_container(overrides, resolve=False)
+    for key, value in raw.items():
+        match = _REFERENCE.fullmatch(value) if isinstance(value, str) else None
+        if match:
+            node = OmegaConf.select(cfg, match.group(1), throw_on_missing=True)
+            if node is None:
+                raise ConfigError(f"stages.{name}.{key}={value} names no part of the run's config")
+            raw[key] = OmegaConf.to_container(node, resolve=True) if isinstance(node, DictConfig) else node
+    return OmegaConf.create(raw)
+
+
 def stage_config(cfg: DictConfig, name: str, stage_dir: Path, checkpoints: dict[str, str]) -> DictConfig:
     """The config of one stage: the run's, its overrides, its own output dir, references resolved."""
     base = cfg.copy()
     with open_dict(base):
         base.pop("stages")
         base.pop("snr_evaluation", None)
-    stage = OmegaConf.merge(base, cfg.stages[name])
+    overrides = _stage_overrides(cfg, name)
+    dotted = {key: overrides.pop(key) for key in [k for k in overrides if "." in str(k)]}
+    with open_dict(base):
+        for key, value in overrides.items():
+            previous = base.get(key)
+            if isinstance(value, DictConfig) and isinstance(previous, DictConfig) and "_target_" in value and previous.get("_target_") != value.get("_target_"):
+                base[key] = value  # another class: its arguments, not a mix with the run's
+    stage = OmegaConf.merge(base, overrides)
+    for key, value in dotted.items():  # `data.modality: video`, applied last, as on the command line
+        OmegaConf.update(stage, key, value, merge=True, force_add=True)
     for stream, source in list((stage.get("init_from") or {}).items()):
         if isinstance(source, str) and source.startswith(STAGE_REFERENCE):
             earlier = source[len(STAGE_REFERENCE):]

@@ -16,13 +16,15 @@ TINY_UNET = functools.partial(ConditionedUNet, channels=(4, 8, 8), time_strides=
 TINY_BACKEND = functools.partial(TemporalConvNet, branch_channels=8, num_layers=1, dropout=0.0, activation="relu")
 
 
-def tiny_separator(av: bool = True, appearance: bool = False, mask: str = "magnitude", num_speakers: int = 2):
+def tiny_separator(av: bool = True, appearance: bool = False, mask: str = "magnitude", num_speakers: int = 2,
+                   selector: bool = True, prior: bool = False):
     torch.manual_seed(0)
     frontend = SmallFrontend(stem_channels=4, stages=((8, 2), (8, 2))) if av else None
     return AudioVisualSeparator(
         TINY_UNET, frontend, TINY_BACKEND if av else None,
         AppearanceEncoder(channels=(4, 8), embedding_dim=4, num_frames=3) if appearance else None,
         num_speakers=num_speakers, mask=mask, n_fft=128, hop_length=40, win_length=100, samples_per_frame=160,
+        target_selector=selector, visual_prior=prior, prior_bands=16,
     )
 
 
@@ -43,9 +45,9 @@ def test_an_all_pass_mask_returns_the_mixture():
 
 
 @pytest.mark.parametrize("mask", ["magnitude", "complex"])
-@pytest.mark.parametrize("av,appearance", [(True, False), (True, True), (False, False)])
-def test_shapes_for_any_length_and_padding_never_changes_a_clip(mask, av, appearance):
-    net = tiny_separator(av, appearance, mask).eval()
+@pytest.mark.parametrize("av,appearance,prior", [(True, False, False), (True, True, False), (True, False, True), (False, False, False)])
+def test_shapes_for_any_length_and_padding_never_changes_a_clip(mask, av, appearance, prior):
+    net = tiny_separator(av, appearance, mask, prior=prior).eval()
     outputs = 2
     for frames in (7, 13, 29):  # lengths that do not divide the U-Net's strides
         video = torch.randn(1, 1, frames, 44, 44)
@@ -78,6 +80,27 @@ def test_the_video_guides_the_audio_visual_model():
     assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in net.video_frontend.parameters())
     with pytest.raises(ValueError, match="needs the target's mouth video"):
         net(mixture, lengths)
+
+
+def test_the_visual_prior_targets_are_the_band_energies_of_each_video_frame():
+    net = tiny_separator(prior=True).eval()  # 160 samples per frame: 80 bins of 100 Hz, 16 bands of 5 bins
+    t = torch.arange(20 * 160) / 16000
+    tone = torch.sin(2 * torch.pi * 3250 * t)  # bin 32.5: band 6
+    tone[10 * 160 :] = 0.0  # silent after frame 10
+    waveform = torch.stack([tone, 0.01 * tone])
+    energies = net.frame_band_energies(waveform, torch.tensor([20, 20]))
+    assert energies.shape == (2, 16, 20)
+    assert (energies[:, :, :10].argmax(1) == 6).all()
+    torch.testing.assert_close(energies[0], energies[1], atol=1e-4, rtol=0)  # the level does not matter
+    assert energies[0, :, 10:].max() < energies[0, 6, :10].min() - 5  # silence lies far under the tone
+    padded = net.frame_band_energies(waveform, torch.tensor([20, 12]))
+    torch.testing.assert_close(padded[1, :, :12], net.frame_band_energies(waveform[1:, : 12 * 160], torch.tensor([12]))[0])
+    assert padded[1, :, 12:].abs().max() == 0  # padding is zero and changes nothing
+    masked = net.masks(waveform, torch.tensor([20, 12]), torch.randn(2, 1, 20, 44, 44))
+    assert masked["prior"].shape == (2, 16, 20) and masked["prior"][1, :, 12:].abs().max() == 0
+    assert net.input_norm.num_features == 2  # the mixture's log magnitude and the prior
+    with pytest.raises(ValueError, match="a visual prior needs the video stream"):
+        tiny_separator(av=False, prior=True)
 
 
 def test_audio_only_model_has_one_output_per_speaker_and_bad_settings_are_named():

@@ -9,6 +9,7 @@ from lipreading.tasks.separation import SeparationTask
 from lipreading.tasks.separation_losses import (
     best_permutation,
     ideal_masks,
+    mask_error,
     mask_pit,
     si_sdr,
     target_estimate,
@@ -105,6 +106,33 @@ def test_the_selector_learns_which_output_is_the_target_and_puts_it_first():
     assert "selection" not in audio_only.losses(batch)[0]
     with pytest.raises(ConfigError, match="selection_weight=-1 must be 0 or more"):
         SeparationTask(tiny_separator(), functools.partial(torch.optim.AdamW), selection_weight=-1)
+
+
+@pytest.mark.parametrize("pit_weight", [0.0, 0.5])
+def test_without_a_selector_the_target_must_come_first(pit_weight):
+    torch.manual_seed(0)
+    task = SeparationTask(tiny_separator(selector=False), functools.partial(torch.optim.AdamW), pit_weight=pit_weight).eval()
+    assert task.net.selector is None and task.ordered
+    batch = batch_of(torch.randn(3, 2, 20 * 160), 20)
+    masked = task.net.masks(batch["mixture"], batch["lengths"], batch["video"])
+    assert "selection" not in masked
+    estimates = task.net.reconstruct(masked)
+    torch.testing.assert_close(task.net.target_first(estimates, masked), estimates)  # the order is the model's
+    losses, out = task.losses(batch)
+    torch.testing.assert_close(out, estimates)
+    in_order = si_sdr(estimates, batch["sources"]).mean(1)  # output s against speaker s
+    invariant, perm = best_permutation(estimates, batch["sources"])
+    torch.testing.assert_close(losses["loss"], -((1 - pit_weight) * in_order + pit_weight * invariant).mean())
+    torch.testing.assert_close(losses["target_first"], (perm[:, 0] == 0).float().mean())
+    # The same for the mask loss: the error of output s against speaker s's ideal mask.
+    mask_task = SeparationTask(task.net, functools.partial(torch.optim.AdamW), loss="mask", pit_weight=pit_weight).eval()
+    ideal = ideal_masks(task.net.analyse(batch["sources"] / masked["rms"][:, :, None]), masked["spectrum"], "magnitude")
+    errors = torch.stack([mask_error(masked["masks"][:, s], ideal[:, s], masked["step_mask"]) for s in range(2)], 1)
+    pit_error, _ = mask_pit(masked["masks"], ideal, masked["step_mask"])
+    expected = ((1 - pit_weight) * errors.mean(1) + pit_weight * pit_error).mean()
+    torch.testing.assert_close(mask_task.losses(batch)[0]["loss"], expected)
+    with pytest.raises(ConfigError, match="pit_weight=1.5 must be in"):
+        SeparationTask(tiny_separator(selector=False), functools.partial(torch.optim.AdamW), pit_weight=1.5)
 
 
 def test_a_separator_needs_one_output_per_speaker_of_the_mixtures():

@@ -16,6 +16,7 @@ from lipreading.tasks.optim import OptimizerFactory, SchedulerFactory, configure
 from lipreading.tasks.separation_losses import (
     best_permutation,
     ideal_masks,
+    mask_error,
     mask_pit,
     si_sdr,
     target_estimate,
@@ -30,9 +31,13 @@ class SeparationTask(pl.LightningModule):
 
     Every separator separates all voices, trained with permutation-invariant training (the best
     assignment of its outputs to the speakers counts). An audio-visual separator (its ``modality`` is
-    ``av``) also learns which of its outputs is the target whose mouth it sees: its selector's logits
-    are trained by cross-entropy, weighted ``selection_weight``, to pick the output that the best
-    assignment gives the target; evaluation scores the output it picks (no oracle).
+    ``av``) also learns which of its outputs is the target whose mouth it sees: with a target
+    selector, its logits are trained by cross-entropy, weighted ``selection_weight``, to pick the
+    output that the best assignment gives the target; without one (VisualVoice's objective) output
+    ``s`` must be speaker ``s``, the target first: the SI-SDR (or mask error) in that order, mixed
+    with weight ``pit_weight`` with the permutation-invariant one. Evaluation scores the output it
+    puts first (no oracle). A separator with a visual prior also learns, weighted ``prior_weight``,
+    to predict the target's band energies in each video frame from its lips (squared error).
     An audio-only separator cannot know the target: it is trained with permutation-invariant
     training alone. ``loss``: ``si_sdr`` (negative SI-SDR of the waveforms) or ``mask`` (squared
     error to the ideal masks of the separator's kind). ``frozen`` names sub-modules of the net that
@@ -48,6 +53,8 @@ class SeparationTask(pl.LightningModule):
         scheduler: SchedulerFactory | None = None,
         loss: str = "si_sdr",
         selection_weight: float = 1.0,
+        pit_weight: float = 0.0,
+        prior_weight: float = 1.0,
         frozen: Sequence[str] = (),
         max_nonfinite_steps: int = 5,
     ) -> None:
@@ -56,9 +63,14 @@ class SeparationTask(pl.LightningModule):
             raise ConfigError(f"unknown separation loss {loss!r}; valid losses: {', '.join(LOSSES)}")
         if selection_weight < 0:
             raise ConfigError(f"task.selection_weight={selection_weight} must be 0 or more")
+        if prior_weight < 0:
+            raise ConfigError(f"task.prior_weight={prior_weight} must be 0 or more")
+        if not 0 <= pit_weight <= 1:
+            raise ConfigError(f"task.pit_weight={pit_weight} must be in [0, 1]")
         self.net = net
         self.optimizer_factory, self.scheduler_factory = optimizer, scheduler
-        self.loss_name, self.selection_weight = loss, selection_weight
+        self.loss_name, self.selection_weight, self.pit_weight = loss, selection_weight, pit_weight
+        self.prior_weight = prior_weight
         self.frozen = list(frozen)
         for name in self.frozen:
             module = getattr(net, name, None)
@@ -72,9 +84,17 @@ class SeparationTask(pl.LightningModule):
 
     def train(self, mode: bool = True) -> SeparationTask:
         super().train(mode)
+        self._freeze_statistics()
+        return self
+
+    def _freeze_statistics(self) -> None:
         for name in self.frozen:  # frozen modules keep their batch-norm statistics
             getattr(self.net, name).eval()
-        return self
+
+    def on_train_batch_start(self, batch: Any, batch_idx: int) -> None:
+        # Lightning restores each sub-module's mode around validation as it found it, bypassing
+        # train(): set the frozen ones to eval before every step.
+        self._freeze_statistics()
 
     @property
     def ordered(self) -> bool:
@@ -102,13 +122,30 @@ class SeparationTask(pl.LightningModule):
         sources = self._sources(batch)
         masked = self.net.masks(batch["mixture"], batch["lengths"], self._video(batch))
         estimates = self.net.reconstruct(masked)
+        fixed = self.ordered and "selection" not in masked  # output s is speaker s, the target first
         if self.loss_name == "si_sdr":
             score, perm = best_permutation(estimates, sources)
-            losses = {"loss": -score.mean(), "si_sdr": score.mean().detach()}
+            losses = {"si_sdr": score.mean().detach()}
+            if fixed:
+                score = (1 - self.pit_weight) * si_sdr(estimates, sources).mean(1) + self.pit_weight * score
+            losses["loss"] = -score.mean()
         else:
             ideal = ideal_masks(self.net.analyse(sources / masked["rms"][:, :, None]), masked["spectrum"], self.net.mask)
             error, perm = mask_pit(masked["masks"], ideal, masked["step_mask"])
+            if fixed:
+                in_order = mask_error(masked["masks"].flatten(0, 1), ideal.flatten(0, 1),
+                                      masked["step_mask"].repeat_interleave(sources.shape[1], 0))
+                error = (1 - self.pit_weight) * in_order.reshape(len(sources), -1).mean(1) + self.pit_weight * error
             losses = {"loss": error.mean()}
+        if fixed:
+            losses["target_first"] = (perm[:, 0] == 0).float().mean()  # how often the best assignment agrees
+        if "prior" in masked:  # the lips' prediction of the target's band energies, frame by frame
+            target = self.net.frame_band_energies(sources[:, 0], batch["lengths"])
+            valid = (torch.arange(target.shape[-1], device=target.device)[None, :] < batch["lengths"][:, None]).float()
+            error = (masked["prior"][..., : target.shape[-1]] - target).square().mean(1)  # (B, T_v)
+            prior = (error * valid).sum() / valid.sum().clamp(min=1)
+            losses["loss"] = losses["loss"] + self.prior_weight * prior
+            losses["prior"] = prior.detach()
         if "selection" in masked:
             target_output = perm[:, 0]  # the output the best assignment gives the target
             selection = F.cross_entropy(masked["selection"], target_output)

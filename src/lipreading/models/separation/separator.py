@@ -51,6 +51,9 @@ class AudioVisualSeparator(nn.Module):
         win_length: int = 400,
         samples_per_frame: int = 640,
         selector_dim: int = 64,
+        target_selector: bool = True,
+        visual_prior: bool = False,
+        prior_bands: int = 32,
     ) -> None:
         super().__init__()
         if mask not in MASKS:
@@ -73,6 +76,20 @@ class AudioVisualSeparator(nn.Module):
         self.register_buffer("window", torch.hann_window(win_length), persistent=False)
         in_channels = 1 if mask == "magnitude" else 3
         self.mask_channels = 1 if mask == "magnitude" else 2
+        if visual_prior and not condition_dim:
+            raise ValueError("a visual prior needs the video stream (a video_frontend)")
+        if visual_prior and ((n_fft // 2) % prior_bands or (samples_per_frame // 2) % prior_bands):
+            raise ValueError(f"prior_bands={prior_bands} must divide n_fft / 2 = {n_fft // 2} and samples_per_frame / 2 = {samples_per_frame // 2}")
+        self.prior_bands = prior_bands
+        self.prior_head = None
+        if visual_prior:
+            # The target's log band energies, one spectrum per video frame, predicted from the lips:
+            # a second input channel of the U-Net, where the mixture's own bins can be compared with it.
+            self.prior_head = nn.Sequential(
+                nn.Conv1d(condition_dim, selector_dim, 3, padding=1), nn.ReLU(inplace=True),
+                nn.Conv1d(selector_dim, prior_bands, 1),
+            )
+            in_channels += 1
         self.input_norm = nn.BatchNorm2d(in_channels)
         # The Nyquist bin is left out of the U-Net (n_fft / 2 bins halve cleanly); its mask is 0.
         self.unet = unet(
@@ -82,7 +99,8 @@ class AudioVisualSeparator(nn.Module):
             condition_dim=condition_dim,
         )
         self.selector = (
-            TargetSelector(condition_dim, self.unet.time_factor, hidden=selector_dim) if condition_dim else None
+            TargetSelector(condition_dim, self.unet.time_factor, hidden=selector_dim)
+            if condition_dim and target_selector else None
         )
 
     @property
@@ -133,12 +151,20 @@ class AudioVisualSeparator(nn.Module):
         half = self.n_fft // 2
         valid_steps = torch.div(valid_samples + half - 1, self.hop_length, rounding_mode="floor") + 1
         step_mask = (torch.arange(steps, device=mixture.device)[None, :] < valid_steps[:, None]).to(mixture.dtype)
-        features = self._features(spectrum[:, :-1]) * step_mask[:, None, None]  # (B, C_in, F, T_s)
-        condition = self._condition(video, lengths, self.unet.bottleneck_steps(steps)) if video is not None else None
+        condition, prior = None, None
+        if video is not None:
+            frames = self._frame_condition(video, lengths)  # (B, D, T_v)
+            condition = self._at_steps(frames, lengths, self.unet.bottleneck_steps(steps), self.unet.time_factor)
+            if self.prior_head is not None:
+                valid = self._frame_mask(lengths, frames.shape[-1])[:, None]
+                prior = self.prior_head(frames * valid) * valid  # (B, bands, T_v), padding zero on both sides
+        features = self._features(spectrum[:, :-1], prior, lengths, steps) * step_mask[:, None, None]  # (B, C_in, F, T_s)
         raw = self.unet(features, valid_steps, condition)  # (B, S * mask_channels, F, T_s)
         raw = raw.reshape(raw.shape[0], self.num_outputs, self.mask_channels, *raw.shape[-2:])
         masks = self._masks(raw) * step_mask[:, None, None]  # (B, S, F, T_s), complex or real
         masked = {"spectrum": spectrum, "rms": rms, "step_mask": step_mask, "sample_mask": sample_mask}
+        if prior is not None:
+            masked["prior"] = prior
         if self.selector is not None:
             # Which separated voice the video shows (scored on the separated magnitudes, not trained through them).
             voices = (masks * spectrum[:, None, :-1]).abs().detach()  # (B, S, F, T_s)
@@ -162,13 +188,41 @@ class AudioVisualSeparator(nn.Module):
         estimates = self.istft(spectra, num_samples + self.n_fft // 2)[..., :num_samples]  # (B, S, N)
         return estimates * masked["rms"][:, None] * sample_mask[:, None]
 
-    def _features(self, spectrum: torch.Tensor) -> torch.Tensor:
+    def frame_band_energies(self, waveform: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """(B, N) -> log band energies (B, prior_bands, T_v), one spectrum per video frame (its
+        ``samples_per_frame`` samples, Hann-windowed), ``prior_bands`` bands of equal width from 0 Hz
+        to Nyquist (as the U-Net's bins are grouped), each clip's mean over its valid frames and bands subtracted (so the level does not
+        matter); what the visual prior predicts."""
+        frames = waveform.shape[1] // self.samples_per_frame
+        segments = waveform[:, : frames * self.samples_per_frame].reshape(len(waveform), frames, self.samples_per_frame)
+        window = torch.hann_window(self.samples_per_frame, device=waveform.device, dtype=waveform.dtype)
+        power = torch.fft.rfft(segments * window, n=self.samples_per_frame).abs().square()  # (B, T_v, spf/2 + 1)
+        top = self.samples_per_frame // 2  # 0 Hz up to Nyquist (left out), as the U-Net's bins
+        bands = power[..., :top].reshape(len(waveform), frames, self.prior_bands, -1).mean(-1).transpose(1, 2)
+        valid = self._frame_mask(lengths, frames)[:, None]
+        # A floor 40 dB under the clip's mean band power: silence does not dominate, the level is irrelevant.
+        mean_power = (bands * valid).sum((1, 2), keepdim=True) / (valid.sum((1, 2), keepdim=True) * self.prior_bands).clamp(min=1)
+        log_bands = torch.log(bands + 1e-4 * mean_power + 1e-20)  # (B, bands, T_v)
+        mean = (log_bands * valid).sum((1, 2), keepdim=True) / (valid.sum((1, 2), keepdim=True) * self.prior_bands).clamp(min=1)
+        return (log_bands - mean) * valid
+
+    @staticmethod
+    def _frame_mask(lengths: torch.Tensor, frames: int) -> torch.Tensor:
+        return (torch.arange(frames, device=lengths.device)[None, :] < lengths[:, None]).float()  # (B, T_v)
+
+    def _features(self, spectrum: torch.Tensor, prior: torch.Tensor | None = None,
+                  lengths: torch.Tensor | None = None, steps: int = 0) -> torch.Tensor:
         magnitude = spectrum.abs()
-        log_magnitude = torch.log(magnitude + 1e-4)[:, None]  # (B, 1, F, T)
-        if self.mask == "magnitude":
-            return self.input_norm(log_magnitude)
-        phase = spectrum / (magnitude + 1e-8)
-        return self.input_norm(torch.cat([log_magnitude, phase.real[:, None], phase.imag[:, None]], dim=1))
+        channels = [torch.log(magnitude + 1e-4)[:, None]]  # (B, 1, F, T)
+        if self.mask == "complex":
+            phase = spectrum / (magnitude + 1e-8)
+            channels += [phase.real[:, None], phase.imag[:, None]]
+        if self.prior_head is not None:
+            # Each STFT step takes its video frame's prior, each bin its band's.
+            prior = self._at_steps(prior, lengths, steps, 1)  # (B, bands, T_s)
+            prior = prior.repeat_interleave(spectrum.shape[1] // self.prior_bands, dim=1)  # (B, F, T_s)
+            channels.append(prior[:, None])
+        return self.input_norm(torch.cat(channels, dim=1))
 
     def _masks(self, raw: torch.Tensor) -> torch.Tensor:
         if self.mask == "magnitude":
@@ -177,19 +231,22 @@ class AudioVisualSeparator(nn.Module):
         bounded = 2 * torch.tanh(raw)
         return torch.complex(bounded[:, :, 0], bounded[:, :, 1])
 
-    def _condition(self, video: torch.Tensor, lengths: torch.Tensor, steps: int) -> torch.Tensor:
-        """The visual condition, one vector per bottleneck step: (B, D, steps)."""
+    def _frame_condition(self, video: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """The visual condition, one vector per video frame: (B, D, T_v)."""
         valid = torch.arange(video.shape[2], device=video.device)[None, :] < lengths[:, None]
         video = video * valid[:, None, :, None, None].to(video.dtype)
         features = self.video_frontend(video)  # (B, C, T, H, W) -> (B, T, Dv)
         if self.video_backend is not None:
             features = self.video_backend(features, lengths)  # (B, T, Dv) -> (B, T, D)
-        # Bottleneck step j covers samples from j * time_factor * hop: the frame that holds them.
-        step_samples = self.unet.time_factor * self.hop_length
-        frame_of_step = (torch.arange(steps, device=video.device) * step_samples) // self.samples_per_frame
-        frame_of_step = frame_of_step[None, :].minimum(lengths[:, None] - 1).clamp(min=0)  # (B, steps), within the clip
-        features = features[torch.arange(len(features), device=video.device)[:, None], frame_of_step]  # (B, steps, D)
         if self.appearance is not None:
             embedding = self.appearance(video, lengths)  # (B, Da)
-            features = torch.cat([features, embedding[:, None].expand(-1, steps, -1)], dim=-1)
-        return features.transpose(1, 2)  # (B, steps, D) -> (B, D, steps)
+            features = torch.cat([features, embedding[:, None].expand(-1, features.shape[1], -1)], dim=-1)
+        return features.transpose(1, 2)  # (B, T, D) -> (B, D, T)
+
+    def _at_steps(self, frames: torch.Tensor, lengths: torch.Tensor, steps: int, time_factor: int) -> torch.Tensor:
+        """(B, D, T_v) per video frame -> (B, D, steps), steps of ``time_factor`` STFT hops each."""
+        # Step j covers samples from j * time_factor * hop: the frame that holds them.
+        step_samples = time_factor * self.hop_length
+        frame_of_step = (torch.arange(steps, device=frames.device) * step_samples) // self.samples_per_frame
+        frame_of_step = frame_of_step[None, :].minimum(lengths[:, None] - 1).clamp(min=0)  # (B, steps), within the clip
+        return frames.gather(2, frame_of_step[:, None, :].expand(-1, frames.shape[1], -1))
