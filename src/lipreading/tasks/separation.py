@@ -11,8 +11,13 @@ import torch.nn.functional as F
 from torch import nn
 from torchmetrics import MeanMetric
 
+from lipreading.models.backends.tcn import valid_mask
 from lipreading.tasks.guards import NonFiniteGuard
-from lipreading.tasks.optim import OptimizerFactory, SchedulerFactory, configure_optimizers
+from lipreading.tasks.optim import (
+    OptimizerFactory,
+    SchedulerFactory,
+    configure_optimizers,
+)
 from lipreading.tasks.separation_losses import (
     best_permutation,
     ideal_masks,
@@ -116,6 +121,10 @@ class SeparationTask(pl.LightningModule):
             )
         return sources
 
+    def _with_pit(self, in_order: torch.Tensor, invariant: torch.Tensor) -> torch.Tensor:
+        """(B,) objectives of the target-first order and of the best assignment, mixed by ``pit_weight``."""
+        return (1 - self.pit_weight) * in_order + self.pit_weight * invariant
+
     def losses(self, batch: dict[str, Any]) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
         """The loss (key ``loss``) and its parts, and the estimates (B, S, N), the target first for
         an audio-visual separator."""
@@ -127,7 +136,7 @@ class SeparationTask(pl.LightningModule):
             score, perm = best_permutation(estimates, sources)
             losses = {"si_sdr": score.mean().detach()}
             if fixed:
-                score = (1 - self.pit_weight) * si_sdr(estimates, sources).mean(1) + self.pit_weight * score
+                score = self._with_pit(si_sdr(estimates, sources).mean(1), score)
             losses["loss"] = -score.mean()
         else:
             ideal = ideal_masks(self.net.analyse(sources / masked["rms"][:, :, None]), masked["spectrum"], self.net.mask)
@@ -135,14 +144,14 @@ class SeparationTask(pl.LightningModule):
             if fixed:
                 in_order = mask_error(masked["masks"].flatten(0, 1), ideal.flatten(0, 1),
                                       masked["step_mask"].repeat_interleave(sources.shape[1], 0))
-                error = (1 - self.pit_weight) * in_order.reshape(len(sources), -1).mean(1) + self.pit_weight * error
+                error = self._with_pit(in_order.reshape(len(sources), -1).mean(1), error)
             losses = {"loss": error.mean()}
         if fixed:
             losses["target_first"] = (perm[:, 0] == 0).float().mean()  # how often the best assignment agrees
         if "prior" in masked:  # the lips' prediction of the target's band energies, frame by frame
             target = self.net.frame_band_energies(sources[:, 0], batch["lengths"])
-            valid = (torch.arange(target.shape[-1], device=target.device)[None, :] < batch["lengths"][:, None]).float()
-            error = (masked["prior"][..., : target.shape[-1]] - target).square().mean(1)  # (B, T_v)
+            valid = valid_mask(batch["lengths"], target.shape[-1], target.dtype)  # (B, 1, T_v)
+            error = (masked["prior"][..., : target.shape[-1]] - target).square().mean(1, keepdim=True)  # (B, 1, T_v)
             prior = (error * valid).sum() / valid.sum().clamp(min=1)
             losses["loss"] = losses["loss"] + self.prior_weight * prior
             losses["prior"] = prior.detach()

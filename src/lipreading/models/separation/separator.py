@@ -17,14 +17,20 @@ is scale-equivariant; VisualVoice normalises the mixture's waveform the same way
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 from torch import nn
 
+from lipreading.models.backends.tcn import valid_mask
 from lipreading.models.separation.selector import TargetSelector
 
 MASKS = ("magnitude", "complex")
+
+
+def _clip_mean(x: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+    """The mean (B, 1, 1) of ``x`` (B, bands, T) over each clip's valid frames (``valid``: (B, 1, T)) and every band."""
+    return (x * valid).sum((1, 2), keepdim=True) / (valid.sum((1, 2), keepdim=True) * x.shape[1]).clamp(min=1)
 
 
 class AudioVisualSeparator(nn.Module):
@@ -156,9 +162,9 @@ class AudioVisualSeparator(nn.Module):
             frames = self._frame_condition(video, lengths)  # (B, D, T_v)
             condition = self._at_steps(frames, lengths, self.unet.bottleneck_steps(steps), self.unet.time_factor)
             if self.prior_head is not None:
-                valid = self._frame_mask(lengths, frames.shape[-1])[:, None]
+                valid = valid_mask(lengths, frames.shape[-1], frames.dtype)
                 prior = self.prior_head(frames * valid) * valid  # (B, bands, T_v), padding zero on both sides
-        features = self._features(spectrum[:, :-1], prior, lengths, steps) * step_mask[:, None, None]  # (B, C_in, F, T_s)
+        features = self._features(spectrum[:, :-1], prior, lengths) * step_mask[:, None, None]  # (B, C_in, F, T_s)
         raw = self.unet(features, valid_steps, condition)  # (B, S * mask_channels, F, T_s)
         raw = raw.reshape(raw.shape[0], self.num_outputs, self.mask_channels, *raw.shape[-2:])
         masks = self._masks(raw) * step_mask[:, None, None]  # (B, S, F, T_s), complex or real
@@ -199,19 +205,13 @@ class AudioVisualSeparator(nn.Module):
         power = torch.fft.rfft(segments * window, n=self.samples_per_frame).abs().square()  # (B, T_v, spf/2 + 1)
         top = self.samples_per_frame // 2  # 0 Hz up to Nyquist (left out), as the U-Net's bins
         bands = power[..., :top].reshape(len(waveform), frames, self.prior_bands, -1).mean(-1).transpose(1, 2)
-        valid = self._frame_mask(lengths, frames)[:, None]
+        valid = valid_mask(lengths, frames, waveform.dtype)
         # A floor 40 dB under the clip's mean band power: silence does not dominate, the level is irrelevant.
-        mean_power = (bands * valid).sum((1, 2), keepdim=True) / (valid.sum((1, 2), keepdim=True) * self.prior_bands).clamp(min=1)
-        log_bands = torch.log(bands + 1e-4 * mean_power + 1e-20)  # (B, bands, T_v)
-        mean = (log_bands * valid).sum((1, 2), keepdim=True) / (valid.sum((1, 2), keepdim=True) * self.prior_bands).clamp(min=1)
-        return (log_bands - mean) * valid
-
-    @staticmethod
-    def _frame_mask(lengths: torch.Tensor, frames: int) -> torch.Tensor:
-        return (torch.arange(frames, device=lengths.device)[None, :] < lengths[:, None]).float()  # (B, T_v)
+        log_bands = torch.log(bands + 1e-4 * _clip_mean(bands, valid) + 1e-20)  # (B, bands, T_v)
+        return (log_bands - _clip_mean(log_bands, valid)) * valid
 
     def _features(self, spectrum: torch.Tensor, prior: torch.Tensor | None = None,
-                  lengths: torch.Tensor | None = None, steps: int = 0) -> torch.Tensor:
+                  lengths: torch.Tensor | None = None) -> torch.Tensor:
         magnitude = spectrum.abs()
         channels = [torch.log(magnitude + 1e-4)[:, None]]  # (B, 1, F, T)
         if self.mask == "complex":
@@ -219,7 +219,7 @@ class AudioVisualSeparator(nn.Module):
             channels += [phase.real[:, None], phase.imag[:, None]]
         if self.prior_head is not None:
             # Each STFT step takes its video frame's prior, each bin its band's.
-            prior = self._at_steps(prior, lengths, steps, 1)  # (B, bands, T_s)
+            prior = self._at_steps(prior, lengths, spectrum.shape[-1], 1)  # (B, bands, T_s)
             prior = prior.repeat_interleave(spectrum.shape[1] // self.prior_bands, dim=1)  # (B, F, T_s)
             channels.append(prior[:, None])
         return self.input_norm(torch.cat(channels, dim=1))
