@@ -13,8 +13,9 @@ from lipreading.training import build_task
 FRAME = 640
 
 
-def tiny_resnet1d() -> ResNet1DFrontend:
-    return ResNet1DFrontend(layers=(1, 1), widths=(8, 16), activation="prelu", stem_kernel=80, stem_stride=8)
+def tiny_resnet1d(pool_context: int = 1) -> ResNet1DFrontend:
+    return ResNet1DFrontend(layers=(1, 1), widths=(8, 16), activation="prelu", stem_kernel=80, stem_stride=8,
+                            pool_context=pool_context)
 
 
 def tiny_logmel() -> LogMelEfficientNetFrontend:
@@ -25,15 +26,16 @@ def tiny_logmel() -> LogMelEfficientNetFrontend:
 
 
 def test_raw_waveform_resnet18_mstcn_has_the_reference_parameter_count(compose_train):
-    # The reference's audio-only ResNet-18 + MS-TCN with 500 classes: 29.03M parameters.
+    # The reference's audio-only ResNet-18 + MS-TCN (lrw_resnet18_mstcn.json, Swish) with 500 classes.
     cfg = compose_train("data=synthetic_av_words", "model=av_resnet18_mstcn", "modality=audio", "data.num_classes=500")
     net = build_task(cfg).net
     assert net.video_frontend is None and net.modality == "audio"
-    assert sum(p.numel() for p in net.parameters()) == 29_031_092
-    assert sum(p.numel() for p in net.audio_frontend.parameters()) == 3_852_480
+    assert sum(p.numel() for p in net.parameters()) == 29_027_188
+    assert sum(p.numel() for p in net.audio_frontend.parameters()) == 3_848_576
 
 
-@pytest.mark.parametrize("make", [tiny_resnet1d, tiny_logmel], ids=["resnet1d", "logmel_efficientnet"])
+@pytest.mark.parametrize("make", [tiny_resnet1d, lambda: tiny_resnet1d(pool_context=0), tiny_logmel],
+                         ids=["resnet1d", "resnet1d_reference_pool", "logmel_efficientnet"])
 def test_audio_frontends_give_one_vector_per_frame_and_ignore_padding(make):
     torch.manual_seed(0)
     frontend = make().eval()
@@ -99,3 +101,31 @@ def test_audio_visual_net_ignores_padding_and_needs_its_audio():
     torch.testing.assert_close(batched[1], alone[0], atol=1e-5, rtol=1e-4)
     with pytest.raises(ValueError, match="needs the audio"):
         net(video, lengths)
+
+
+def test_reference_frame_pool_averages_each_frames_own_steps_only():
+    # pool_context=0 is the reference's AvgPool1d(steps, stride=steps): frame t's vector is the mean of its steps.
+    frontend = tiny_resnet1d(pool_context=0)
+    steps = torch.randn(1, 16, 3 * 40)  # 640 samples / (stem stride 8 * 2) = 40 steps per frame
+    torch.testing.assert_close(frontend.pool(steps), steps.reshape(1, 16, 3, 40).mean(-1))
+    with pytest.raises(ValueError, match="pool_context=21"):
+        tiny_resnet1d(pool_context=21)
+
+
+def test_audio_net_takes_the_word_boundary_as_one_more_channel_and_ignores_padding():
+    torch.manual_seed(0)
+    backend = lambda input_dim: TemporalConvNet(input_dim, kernel_sizes=(3,), branch_channels=8, num_layers=1)  # noqa: E731
+    net = AudioVisualWordNet(backend, num_classes=5, audio_frontend=tiny_resnet1d(), use_boundary=True).eval()
+    assert net.backend.blocks[0].branches0[0].conv.in_channels == net.audio_frontend.output_dim + 1
+    audio, lengths = torch.randn(2, 12 * FRAME), torch.tensor([12, 8])
+    boundary = torch.zeros(2, 12)
+    boundary[:, 3:7] = 1
+    video = torch.zeros(2, 1, 12, 1, 1)
+    with torch.no_grad():
+        batched = net(video, lengths, boundary, audio=audio)
+        alone = net(video[1:, :, :8], lengths[1:], boundary[1:, :8], audio=audio[1:, : 8 * FRAME])
+        moved = net(video, lengths, torch.roll(boundary, 3, 1), audio=audio)
+    torch.testing.assert_close(batched[1], alone[0], atol=1e-5, rtol=1e-4)
+    assert not torch.allclose(batched, moved)  # the boundary reaches the backend
+    with pytest.raises(ValueError, match="use_boundary=True but was not given a boundary"):
+        net(video, lengths, audio=audio)

@@ -13,6 +13,8 @@ from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 from torch import nn
 
+from lipreading.training import unused_streams
+
 CONF = Path(__file__).resolve().parents[2] / "conf"
 
 REFERENCE_PARAMS = {  # model config -> {num_classes: parameters}
@@ -21,16 +23,25 @@ REFERENCE_PARAMS = {  # model config -> {num_classes: parameters}
     "shufflenet_tcn": {500: 3_821_664, 1000: 3_950_164},
     "shufflenet0.5_tcn": {500: 2_909_852, 1000: 3_038_352},
     "resnet18_dctcn": {500: 52_548_532, 1000: 53_381_032},  # lrw_resnet18_dctcn.json
+    "shufflenet_tcn2x": {500: 9_136_480, 1000: 9_392_980},  # lrw_snv1x_tcn2x.json
+    "shufflenet0.5_tcn2x": {500: 8_224_668, 1000: 8_481_168},  # lrw_snv05x_tcn2x.json
+}
+# The audio-only models: the reference's Lipreading(modality="audio") from the same json files (Swish).
+REFERENCE_AUDIO_PARAMS = {
+    "av_resnet18_mstcn": {500: 29_027_188, 1000: 29_411_688},  # lrw_resnet18_mstcn.json
+    "av_resnet18_dctcn": {500: 45_214_324, 1000: 46_046_824},  # lrw_resnet18_dctcn.json
 }
 # With data.use_boundary=true the backend's first 1x1 conv takes one more input channel (512 weights):
-# the reference's lrw_resnet18_dctcn_boundary.json.
+# the reference's lrw_resnet18_dctcn_boundary.json, for video and for audio.
 REFERENCE_BOUNDARY_PARAMS = {"resnet18_dctcn": 52_549_044}
+REFERENCE_AUDIO_BOUNDARY_PARAMS = {"av_resnet18_dctcn": 45_214_836}
 FRONTEND_PARAMS = {  # as each frontend YAML sets it: ResNet-18 with Swish, ShuffleNet stems with PReLU
     "resnet18": 11_182_784,
     "shufflenet_v2_0.5": 347_048,
     "shufflenet_v2_1.0": 1_258_860,
     "shufflenet_v2_1.5": 2_483_880,
     "shufflenet_v2_2.0": 5_350_252,
+    "resnet18_1d": 3_848_576,  # the reference's ResNet1D (Swish)
     "efficientnetv2_t": 2_703_052,  # no reference code: EfficientNetV2-S stages at width 0.5 / depth 0.5
     "efficientnetv2_l": 20_182_720,  # the full EfficientNetV2-S trunk
 }
@@ -61,13 +72,29 @@ def test_published_models_match_the_reference_count(compose_model, name: str, nu
     assert count(model) == REFERENCE_PARAMS[name][num_classes]
 
 
+@pytest.mark.parametrize("num_classes", [500, 1000])
+@pytest.mark.parametrize("name", REFERENCE_AUDIO_PARAMS)
+def test_published_audio_models_match_the_reference_count(compose_model, name: str, num_classes: int) -> None:
+    cfg = compose_model(f"model={name}", "+modality=audio", f"data.num_classes={num_classes}")
+    model = instantiate(cfg.model, **unused_streams(cfg))
+    assert model.video_frontend is None and model.head.out_features == num_classes
+    assert count(model) == REFERENCE_AUDIO_PARAMS[name][num_classes]
+
+
+@pytest.mark.parametrize("name", REFERENCE_AUDIO_BOUNDARY_PARAMS)
+def test_boundary_input_adds_the_references_count_to_audio_models(compose_model, name: str) -> None:
+    cfg = compose_model(f"model={name}", "+modality=audio", "+data.use_boundary=true")
+    model = instantiate(cfg.model, **unused_streams(cfg))
+    assert model.use_boundary and count(model) == REFERENCE_AUDIO_BOUNDARY_PARAMS[name]
+
+
 @pytest.mark.parametrize("name", FRONTEND_PARAMS)
 def test_every_frontend_config_instantiates_with_its_count(compose_model, name: str) -> None:
     frontend = instantiate(compose_model(f"model/frontend={name}").model.frontend)
     assert count(frontend) == FRONTEND_PARAMS[name]
 
 
-BACKEND_OUTPUT_DIMS = {"tcn": 256, "mstcn": 768, "dsmstcn": 768, "dctcn": 1664, "transformer": 256,
+BACKEND_OUTPUT_DIMS = {"tcn": 256, "tcn2x": 512, "mstcn": 768, "dsmstcn": 768, "dctcn": 1664, "transformer": 256,
                        "transformer_tcn": 256, "bigru": 2048, "bilstm": 1024}
 
 

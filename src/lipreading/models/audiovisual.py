@@ -14,7 +14,7 @@ from typing import Callable
 import torch
 from torch import nn
 
-from lipreading.models.classifier import masked_mean
+from lipreading.models.classifier import append_boundary, masked_mean
 
 
 class AudioVisualWordNet(nn.Module):
@@ -23,6 +23,10 @@ class AudioVisualWordNet(nn.Module):
     ``video_frontend`` maps video to (B, T, Dv); ``audio_frontend`` maps audio and lengths to
     (B, T, Da); ``fusion`` is a factory ``(video_dim, audio_dim) -> module`` used when both are
     given; ``backend`` a factory ``(input_dim) -> module`` over (B, T, D), lengths.
+
+    With ``use_boundary`` the per-frame word-boundary indicator joins the (fused) frame features as
+    one more channel, as in :class:`~lipreading.models.classifier.WordClassifierNet` (the reference's
+    audio-only ``resnet18_dctcn_audio_boundary``: 99.2% on LRW).
     """
 
     def __init__(
@@ -33,6 +37,7 @@ class AudioVisualWordNet(nn.Module):
         audio_frontend: nn.Module | None = None,
         fusion: Callable[..., nn.Module] | None = None,
         dropout: float = 0.0,
+        use_boundary: bool = False,
     ) -> None:
         super().__init__()
         if video_frontend is None and audio_frontend is None:
@@ -47,7 +52,8 @@ class AudioVisualWordNet(nn.Module):
             feature_dim = self.fusion.output_dim
         else:
             feature_dim = (video_frontend or audio_frontend).output_dim
-        self.backend = backend(input_dim=feature_dim)
+        self.use_boundary = use_boundary
+        self.backend = backend(input_dim=feature_dim + int(use_boundary))
         self.dropout = nn.Dropout(dropout)
         self.head = nn.Linear(self.backend.output_dim, num_classes)
         self.num_classes = num_classes
@@ -66,8 +72,6 @@ class AudioVisualWordNet(nn.Module):
         boundary: torch.Tensor | None = None,
         audio: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        if boundary is not None:
-            raise ValueError("AudioVisualWordNet takes no word boundary; set data.use_boundary=false")
         if self.audio_frontend is not None and audio is None:
             raise ValueError(f"this {self.modality} network needs the audio; the batch has none (data.modality?)")
         streams = []
@@ -84,6 +88,9 @@ class AudioVisualWordNet(nn.Module):
             features, lengths = self.fusion(streams[0], streams[1], lengths)  # -> (B, T, D)
         else:
             features = streams[0]
+        if boundary is not None:  # the fused streams may be a frame shorter than the video
+            boundary = boundary[:, : features.shape[1]]
+        features = append_boundary(features, boundary, self.use_boundary)  # -> (B, T, D + use_boundary)
         features = self.backend(features, lengths)  # (B, T, D) -> (B, T, D')
         pooled = masked_mean(features, lengths)  # (B, T, D') -> (B, D')
         return self.head(self.dropout(pooled))  # (B, num_classes) logits

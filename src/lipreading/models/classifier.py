@@ -15,6 +15,23 @@ def masked_mean(x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
     return (x * mask[..., None]).sum(1) / lengths.clamp(min=1).to(x.dtype)[:, None]
 
 
+def append_boundary(features: torch.Tensor, boundary: torch.Tensor | None, use_boundary: bool) -> torch.Tensor:
+    """(B, T, D) features -> (B, T, D + 1) with the (B, T) word-boundary indicator as the last channel.
+
+    ``use_boundary=False`` returns the features as they are; a boundary given to a network built
+    without one (or missing from one built with one) is an error that says which flag to set.
+    """
+    if (boundary is not None) != use_boundary:
+        given = "given" if boundary is not None else "not given"
+        raise ValueError(
+            f"The network was built with use_boundary={use_boundary} but was {given} a boundary; "
+            "set data.use_boundary (the model config follows it) so that batches and network agree."
+        )
+    if boundary is None:
+        return features
+    return torch.cat([features, boundary[..., None].to(features.dtype)], -1)  # (B, T, D) -> (B, T, D + 1)
+
+
 class WordClassifierNet(nn.Module):
     """Visual word classifier of the Ma et al. family (ICASSP 2020/2021).
 
@@ -47,19 +64,12 @@ class WordClassifierNet(nn.Module):
     def forward(
         self, video: torch.Tensor, lengths: torch.Tensor, boundary: torch.Tensor | None = None
     ) -> torch.Tensor:
-        if (boundary is not None) != self.use_boundary:
-            given = "given" if boundary is not None else "not given"
-            raise ValueError(
-                f"The network was built with use_boundary={self.use_boundary} but was {given} a boundary; "
-                "set data.use_boundary (the model config follows it) so that batches and network agree."
-            )
         # Zero the padded frames, so that a temporal convolution sees at a clip's end exactly
         # the zeros it would see if the clip were alone (padding never changes a result).
         valid = torch.arange(video.shape[2], device=video.device)[None, :] < lengths[:, None]
         video = video * valid[:, None, :, None, None].to(video.dtype)
         features = self.frontend(video)  # (B, C, T, H, W) -> (B, T, D)
-        if boundary is not None:
-            features = torch.cat([features, boundary[..., None].to(features.dtype)], -1)  # -> (B, T, D + 1)
+        features = append_boundary(features, boundary, self.use_boundary)  # -> (B, T, D + use_boundary)
         features = self.backend(features, lengths)  # (B, T, D) -> (B, T, D')
         pooled = masked_mean(features, lengths)  # (B, T, D') -> (B, D')
         return self.head(self.dropout(pooled))  # (B, num_classes) logits

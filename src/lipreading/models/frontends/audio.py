@@ -63,8 +63,9 @@ class ResNet1DFrontend(nn.Module):
 
     The stem (kernel ``stem_kernel``, stride ``stem_stride``) and the stages (the first at stride 1,
     the others at stride 2) downsample by ``stem_stride * 2**(stages-1)`` (32 for ResNet-18); an
-    average pool then takes each frame's steps plus one on each side, giving exactly one vector per
-    video frame. ``layers=(2, 2, 2, 2)`` with widths 64..512 is the reference's ResNet-18 (3.85M params).
+    average pool then takes each frame's steps and ``pool_context`` steps before them, giving exactly one
+    vector per video frame. ``layers=(2, 2, 2, 2)`` with widths 64..512, Swish and ``pool_context=0`` is the
+    reference's ResNet-18 (``ResNet1D`` with its ``AvgPool1d(20, stride=20)``; 3.85M params).
     """
 
     def __init__(
@@ -75,6 +76,7 @@ class ResNet1DFrontend(nn.Module):
         stem_kernel: int = 80,
         stem_stride: int = 4,
         samples_per_frame: int = 640,
+        pool_context: int = 1,
     ) -> None:
         super().__init__()
         if len(layers) != len(widths):
@@ -95,8 +97,11 @@ class ResNet1DFrontend(nn.Module):
             self.stages.append(nn.ModuleList(blocks))
             channels = width
         steps = samples_per_frame // total
-        # NOTE: one step of overlap on each side (kernel steps + 1, padding 1), so T frames in, T out.
-        self.pool = nn.AvgPool1d(steps + 1, stride=steps, padding=1)
+        if not 0 <= pool_context <= steps // 2:
+            raise ValueError(f"pool_context={pool_context} must be between 0 and {steps // 2} (half a frame's {steps} steps)")
+        # NOTE: pool_context=1 (the default, kernel steps + 1, padding 1) lets each frame's average see one
+        # step of the frame before; the reference pools each frame's own steps (pool_context=0). T frames out.
+        self.pool = nn.AvgPool1d(steps + pool_context, stride=steps, padding=pool_context)
         self.output_dim = channels
         init_like_reference(self)
 
