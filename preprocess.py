@@ -3,7 +3,10 @@
 Examples:
     python preprocess.py dataset=lrw input_dir=/data/lipread_mp4 output_dir=data/lrw/roi workers=2
     python preprocess.py dataset=lrw1000 input_dir=/data/LRW1000_Public output_dir=data/lrw1000/roi
-    python preprocess.py video=my.mp4 output=roi.npz roi.crop_size=88
+    python preprocess.py video=my.mp4 output=roi.npz roi.crop_size=88 roi.face=largest preview=true
+
+The one command line for preprocessing; its options are conf/preprocess.yaml and the fields of
+lipreading.preprocessing.PreprocessConfig (``roi.*``). Own videos: docs/preprocessing.md.
 """
 
 import logging
@@ -33,8 +36,12 @@ def main(cfg: DictConfig) -> None:
     if cfg.video is not None:
         if cfg.output is None:
             raise SystemExit(f"video={cfg.video} needs output=ROI.npz; {USAGE}")
-        save_clip(cfg.output, preprocess_video(cfg.video, config))
+        clip, report = preprocess_video(cfg.video, config)
+        log.info("%s", report.text())
+        save_clip(cfg.output, clip)
         log.info("wrote %s", cfg.output)
+        if cfg.preview:
+            log.info("preview written to %s", report.write_preview(Path(cfg.output).with_suffix(".preview.jpg")))
         return
     if cfg.get("dataset") is None or cfg.input_dir is None or cfg.output_dir is None:
         raise SystemExit(USAGE)

@@ -47,7 +47,7 @@ class Transcript:
         return "\n".join(lines)
 
 
-def mouth_clip(video: str | Path, frame_size: int, cropped: bool, roi: PreprocessConfig) -> Clip:
+def mouth_clip(video: str | Path, frame_size: int, cropped: bool, roi: PreprocessConfig, preview: Path | None = None) -> Clip:
     """The mouth-region clip of ``video`` at ``frame_size`` pixels (grayscale)."""
     path = Path(video)
     if path.suffix == ".npz":
@@ -57,7 +57,10 @@ def mouth_clip(video: str | Path, frame_size: int, cropped: bool, roi: Preproces
         gray = [cv2.cvtColor(f, cv2.COLOR_BGR2GRAY) for f in frames]
         clip = Clip(video=np.stack([cv2.resize(g, (frame_size, frame_size), interpolation=cv2.INTER_AREA) for g in gray]), fps=roi.fps)
     else:
-        clip = preprocess_video(path, PreprocessConfig(**{**roi.__dict__, "crop_size": frame_size, "grayscale": True}))
+        clip, report = preprocess_video(path, PreprocessConfig(**{**roi.__dict__, "crop_size": frame_size, "grayscale": True}))
+        log.info("%s", report.text())
+        if preview is not None:
+            log.info("preview written to %s", report.write_preview(preview))
     video_array = clip.video if clip.video.ndim == 3 else clip.video.mean(-1).astype(np.uint8)
     if video_array.shape[1:] != (frame_size, frame_size):
         video_array = np.stack([cv2.resize(f, (frame_size, frame_size), interpolation=cv2.INTER_AREA) for f in video_array])
@@ -109,7 +112,8 @@ def infer(cfg: DictConfig) -> Transcript | dict[str, Any]:
         return separate(cfg, task, train_cfg)
     frame_size = OmegaConf.select(train_cfg, "data.frame_size", default=None) or cfg.roi.crop_size
     roi = PreprocessConfig(**OmegaConf.to_container(cfg.roi, resolve=True))
-    clip = mouth_clip(cfg.video, int(frame_size), bool(cfg.cropped), roi)
+    preview = Path(cfg.paths.output_dir) / "preview.jpg" if cfg.save_roi else None
+    clip = mouth_clip(cfg.video, int(frame_size), bool(cfg.cropped), roi, preview)
     decoding = {k: v for k, v in (OmegaConf.to_container(cfg.decoding, resolve=True) or {}).items() if v is not None}
     result = transcribe_clip(task, train_cfg, clip, cfg.top_k, checkpoint.get("vocabulary"), decoding)
     if cfg.get("ground_truth") is not None and result.text is not None:

@@ -7,7 +7,8 @@ import pytest
 
 from lipreading.preprocessing.align import crop_mouth, mouth_transforms, smooth, to_crop_coordinates
 from lipreading.preprocessing.config import PreprocessConfig
-from lipreading.preprocessing.landmarks import fill_missing, track_landmarks
+from lipreading.preprocessing.landmarks import fill_missing
+from tests.helpers.face_video import follow_face
 
 
 def test_smooth_is_a_centred_moving_average_that_keeps_length():
@@ -18,7 +19,7 @@ def test_smooth_is_a_centred_moving_average_that_keeps_length():
 
 def test_the_true_mouth_centre_lands_in_the_middle_of_the_crop_while_the_head_moves(head):
     config = PreprocessConfig()
-    landmarks = fill_missing(track_landmarks(head.frames, config), 0.5, "head")
+    landmarks = fill_missing(follow_face(head.frames), 0.5, "head")
     matrices = mouth_transforms(smooth(landmarks, config.smooth_window), config)
     centres = to_crop_coordinates(head.mouth_centres[:, None], matrices)[:, 0]
     assert np.abs(centres - 48).max() < 3.0
@@ -29,7 +30,7 @@ def test_the_true_mouth_centre_lands_in_the_middle_of_the_crop_while_the_head_mo
 
 
 def test_crop_size_colour_and_padding_are_configurable(head):
-    landmarks = fill_missing(track_landmarks(head.frames[:3], PreprocessConfig()), 0.5, "head")
+    landmarks = fill_missing(follow_face(head.frames[:3]), 0.5, "head")
     tight, loose = (
         PreprocessConfig(crop_size=64, grayscale=False, padding=0.2),
         PreprocessConfig(crop_size=64, padding=0.8),

@@ -1,4 +1,4 @@
-"""The entry points: `python preprocess.py` (Hydra) and `python -m lipreading.preprocessing`."""
+"""The one preprocessing command line, `python preprocess.py` (Hydra): options, quiet logs, errors."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import cv2
 import hydra
 import pytest
 from hydra import compose, initialize_config_dir
@@ -14,7 +15,6 @@ from omegaconf import OmegaConf
 
 from lipreading.data.clip import load_clip
 from lipreading.preprocessing import PreprocessConfig, register_configs
-from lipreading.preprocessing.__main__ import main as module_main
 from tests.helpers.face_video import write_video
 
 REPO = Path(__file__).resolve().parents[2]
@@ -42,20 +42,39 @@ def test_crop_settings_are_typed_overrides_of_the_dataclass():
         compose_preprocess("roi.crop_size=big")
 
 
-def test_preprocess_py_turns_a_video_into_a_clip(tmp_path, head):
+def run_preprocess(tmp_path, *overrides: str) -> subprocess.CompletedProcess:
+    command = [sys.executable, str(REPO / "preprocess.py"), *overrides, f"hydra.run.dir={tmp_path / 'run'}"]
+    return subprocess.run(command, capture_output=True, text=True, timeout=120)
+
+
+def test_preprocess_py_turns_a_video_into_a_clip_a_report_and_a_preview_with_quiet_logs(tmp_path, head):
     video = write_video(tmp_path / "my video.mp4", head.frames[:6])
     output = tmp_path / "roi.npz"
-    command = [
-        sys.executable,
-        str(REPO / "preprocess.py"),
-        f"video={video}",
-        f"output={output}",
-        "roi.crop_size=64",
-        f"hydra.run.dir={tmp_path / 'run'}",
-    ]
-    result = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    result = run_preprocess(tmp_path, f"video={video}", f"output={output}", "roi.crop_size=64", "preview=true")
     assert result.returncode == 0, result.stderr
     assert load_clip(output).video.shape == (6, 64, 64)
+    preview = cv2.imread(str(tmp_path / "roi.preview.jpg"))
+    assert preview is not None and preview.shape[0] == 224
+    logs = result.stdout + result.stderr
+    assert "person 0: seen in 6/6 frames" in logs and "detection rate 100%" in logs
+    # MediaPipe's / LiteRT's own C++ lines stay out of the terminal unless asked for.
+    assert "XNNPACK" not in logs and "W0000" not in logs and "absl::" not in logs
+    shown = run_preprocess(tmp_path, f"video={video}", f"output={output}", "roi.native_logs=true")
+    assert shown.returncode == 0 and "XNNPACK" in shown.stderr
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("roi.backend=onnx", "backend='onnx': use one of ['litert', 'mediapipe']"),
+        ("roi.face=loudest", "face='loudest': use one of ['speaker', 'largest', 'centre']"),
+    ],
+)
+def test_a_bad_face_option_is_one_line_naming_it_and_the_valid_ones(tmp_path, head, override, message):
+    video = write_video(tmp_path / "v.mp4", head.frames[:3])
+    result = run_preprocess(tmp_path, f"video={video}", f"output={tmp_path / 'roi.npz'}", override)
+    assert result.returncode != 0 and message in result.stderr
+    assert "Traceback" not in result.stderr and not (tmp_path / "roi.npz").exists()
 
 
 def test_preprocess_py_without_a_source_explains_its_usage(tmp_path):
@@ -64,26 +83,3 @@ def test_preprocess_py_without_a_source_explains_its_usage(tmp_path):
     assert (
         result.returncode != 0 and "dataset=lrw|lrw1000|chinese_lips input_dir=RAW" in result.stderr
     )
-
-
-def test_the_module_command_line_runs_a_dataset(tmp_path, head, capsys):
-    root = tmp_path / "Chinese-LiPS"
-    write_video(root / "test" / "ID1" / "FACE" / "ID1_001_FACE.mp4", head.frames[:5])
-    (root / "meta_test.csv").write_text(
-        "ID,TOPIC,WAV,PPT,FACE,TEXT\nID1_001,KJ,,,test/ID1/FACE/ID1_001_FACE.mp4,你好\n",
-        encoding="utf-8",
-    )
-    module_main(
-        [
-            "chinese_lips",
-            str(root),
-            str(tmp_path / "out"),
-            "--splits",
-            "test",
-            "--crop-size",
-            "32",
-            "--no-grayscale",
-        ]
-    )
-    assert "processed 1" in capsys.readouterr().out
-    assert load_clip(tmp_path / "out" / "test" / "ID1_001.npz").video.shape == (5, 32, 32, 3)

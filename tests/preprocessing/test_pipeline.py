@@ -15,7 +15,7 @@ from lipreading.preprocessing import (
     preprocess_video,
     process_listing,
 )
-from lipreading.preprocessing.pipeline import mouth_clip
+from lipreading.preprocessing.mouth import mouth_clip
 from lipreading.preprocessing.video import VideoError
 from tests.helpers.face_video import talking_head, write_video
 
@@ -27,7 +27,7 @@ def item(video, name: str, split: str = "train") -> VideoItem:
 
 
 def test_a_video_becomes_a_mouth_centred_clip(tmp_path, head):
-    clip = preprocess_video(write_video(tmp_path / "head.mp4", head.frames))
+    clip, report = preprocess_video(write_video(tmp_path / "head.mp4", head.frames))
     assert clip.video.shape == (25, 96, 96) and clip.video.dtype == np.uint8 and clip.fps == 25.0
     assert clip.landmarks.shape == (25, 40, 2)
     assert np.abs(clip.landmarks.mean(axis=1) - 48).max() < 3.0  # lips centred in every frame
@@ -35,6 +35,8 @@ def test_a_video_becomes_a_mouth_centred_clip(tmp_path, head):
     middle = clip.video[:, 24:72, 24:72]
     for frame in middle[4:9]:  # the frames where the mouth is wide open
         assert np.abs(np.argwhere(frame < 50).mean(axis=0) + 24 - 48).max() < 4.0
+    assert (report.num_frames, len(report.people), report.chosen, report.detection_rate) == (25, 1, 0, 1.0)
+    assert np.linalg.norm(report.mouth_centres - head.mouth_centres, axis=1).max() < 3.0
 
 
 def test_a_30_fps_video_in_a_path_with_spaces_and_non_ascii_is_resampled_and_reported(
@@ -52,7 +54,7 @@ def test_a_full_hd_video_is_cropped_like_a_small_one(tmp_path, face_still):
     head = talking_head(face_still, 4)
     frames = np.stack([cv2.resize(f, (1080, 1080)) for f in head.frames])
     frames = np.pad(frames, ((0, 0), (0, 0), (420, 420), (0, 0)), constant_values=128)  # 1920x1080
-    clip = preprocess_video(
+    clip, _ = preprocess_video(
         write_video(tmp_path / "hd.mp4", frames), PreprocessConfig(min_face_fraction=1.0)
     )
     assert clip.video.shape == (4, 96, 96)
@@ -133,21 +135,24 @@ def test_worker_processes_give_the_same_clips(tmp_path, face_still):
     summary = process_listing(listing, tmp_path / "out", workers=2)
     assert summary.count("processed") == 2 and summary.frames_per_second > 0
     assert np.array_equal(
-        load_clip(tmp_path / "out" / "train" / "a.npz").video, preprocess_video(video).video
+        load_clip(tmp_path / "out" / "train" / "a.npz").video, preprocess_video(video)[0].video
     )
     assert (tmp_path / "out" / "val.csv").is_file()
 
 
 def test_a_video_that_decodes_differently_the_second_time_is_an_error(head):
+    frames = head.frames[:6].copy()
+    frames[3] = 128  # the face is lost here, so this frame's crop needs a second decoding pass
+
     class Shrinking:
         """A reader whose second pass loses a frame, as a flaky decoder might."""
 
-        path = "flaky.mp4"
+        path, width, height, fps, source_fps, declared_frames = "flaky.mp4", 224, 224, 25.0, 25.0, 6
         passes = 0
 
         def __iter__(self):
             self.passes += 1
-            return iter(head.frames[: 6 - self.passes])
+            return iter(frames[: 7 - self.passes])
 
-    with pytest.raises(VideoError, match="flaky.mp4: decoded 5 then 4 frames"):
+    with pytest.raises(VideoError, match="flaky.mp4: decoded 6 then 5 frames"):
         mouth_clip(Shrinking(), PreprocessConfig())

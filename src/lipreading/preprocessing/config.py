@@ -4,6 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from lipreading.preprocessing.backends import BACKENDS
+from lipreading.utils.errors import ConfigError
+
+FACE_RULES = ("speaker", "largest", "centre")
+
 
 @dataclass
 class PreprocessConfig:
@@ -16,10 +21,19 @@ class PreprocessConfig:
     # reference mouth spans crop_size / (1 + 2 * padding) pixels (about 53 of 96 by default).
     padding: float = 0.4
     smooth_window: int = 5  # frames of the centred moving average applied to the landmarks
-    max_num_faces: int = 2  # faces MediaPipe may return per frame; the largest one is followed
-    min_face_fraction: float = 0.5  # clips whose face is found in fewer frames are skipped
+    # Whose mouth is cropped when several people are seen: "speaker" (the person whose mouth moves
+    # most over the clip), "largest" (the largest face over the clip), "centre" (the face nearest
+    # the middle of the frame over the clip), or a number N (people counted from 0, left to right).
+    face: str = "speaker"
+    backend: str = "litert"  # face models: litert (no mediapipe needed) or mediapipe (legacy API)
+    min_face_size: int = 60  # width in pixels of the smallest face searched for (sets the tiles)
+    max_num_faces: int = 4  # faces followed at once; beyond it the smallest are not looked at
+    detect_every: int = 25  # frames between searches for newly arrived faces while others are followed
+    min_face_fraction: float = 0.5  # clips whose chosen face is found in fewer frames are skipped
+    max_gap: float = 0.5  # seconds: longer losses of the chosen face are reported (then interpolated)
     min_detection_confidence: float = 0.5
-    min_tracking_confidence: float = 0.5
+    min_tracking_confidence: float = 0.5  # the face mesh's presence score below which a face is lost
+    native_logs: bool = False  # true: show MediaPipe's / LiteRT's own C++ log lines
     # Audio: 16 kHz mono, 640 samples per 25 fps frame, from the video's audio track (LRW's mp4)
     # or the item's WAV file (Chinese-LiPS). A clip without audio, or whose audio and video lengths
     # differ by more than a frame, is skipped with a message ("skip") or cut to the video ("trim").
@@ -28,17 +42,27 @@ class PreprocessConfig:
 
     def __post_init__(self) -> None:
         if self.crop_size < 8:
-            raise ValueError(f"crop_size={self.crop_size}: use at least 8 pixels")
+            raise ConfigError(f"crop_size={self.crop_size}: use at least 8 pixels")
         if self.fps <= 0:
-            raise ValueError(f"fps={self.fps}: the output frame rate must be positive")
+            raise ConfigError(f"fps={self.fps}: the output frame rate must be positive")
         if self.audio_mismatch not in ("skip", "trim"):
-            raise ValueError(f"audio_mismatch={self.audio_mismatch!r}: use skip or trim")
+            raise ConfigError(f"audio_mismatch={self.audio_mismatch!r}: use skip or trim")
         if self.smooth_window < 1:
-            raise ValueError(f"smooth_window={self.smooth_window}: use 1 (no smoothing) or more")
+            raise ConfigError(f"smooth_window={self.smooth_window}: use 1 (no smoothing) or more")
         if self.max_num_faces < 1:
-            raise ValueError(f"max_num_faces={self.max_num_faces}: use 1 or more")
+            raise ConfigError(f"max_num_faces={self.max_num_faces}: use 1 or more")
         if not 0.0 < self.min_face_fraction <= 1.0:
-            raise ValueError(f"min_face_fraction={self.min_face_fraction}: use a value in (0, 1]")
+            raise ConfigError(f"min_face_fraction={self.min_face_fraction}: use a value in (0, 1]")
+        if self.face not in FACE_RULES and not str(self.face).isdigit():
+            raise ConfigError(
+                f"face={self.face!r}: use one of {list(FACE_RULES)} or a person's number (0, 1, ...)"
+            )
+        if self.backend not in BACKENDS:
+            raise ConfigError(f"backend={self.backend!r}: use one of {sorted(BACKENDS)}")
+        if self.min_face_size < 16:
+            raise ConfigError(f"min_face_size={self.min_face_size}: use at least 16 pixels")
+        if self.detect_every < 1:
+            raise ConfigError(f"detect_every={self.detect_every}: use 1 (every frame) or more")
 
 
 def register_configs() -> None:

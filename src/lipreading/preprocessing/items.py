@@ -12,7 +12,8 @@ import numpy as np
 from lipreading.data.audio import SAMPLE_RATE, align_audio, read_audio_track, read_wav
 from lipreading.data.clip import Clip
 from lipreading.preprocessing.config import PreprocessConfig
-from lipreading.preprocessing.pipeline import mouth_clip, mouth_frames_clip, resampling_note
+from lipreading.preprocessing.mouth import mouth_clip
+from lipreading.preprocessing.pipeline import mouth_frames_clip
 from lipreading.preprocessing.video import VideoReader
 from lipreading.utils.errors import UserError
 
@@ -36,9 +37,8 @@ class VideoItem:
         return self.video
 
     def to_clip(self, config: PreprocessConfig) -> tuple[Clip, str]:
-        """The labelled clip and a remark ('' or the resampling it needed)."""
-        reader = VideoReader(self.video, config.fps)
-        clip = mouth_clip(reader, config)
+        """The labelled clip and a remark ('' or what the report says a user should know)."""
+        clip, report = mouth_clip(VideoReader(self.video, config.fps), config)
         middle = clip.duration / 2
         clip = replace(
             clip,
@@ -52,7 +52,7 @@ class VideoItem:
             samples, rate = read_wav(source) if self.audio_file else read_audio_track(source)
             audio = align_audio(samples, rate, clip.num_frames, clip.fps, str(source), config.audio_mismatch)
             clip = replace(clip, audio=audio, sample_rate=SAMPLE_RATE)
-        return clip, resampling_note(reader)
+        return clip, report.remark()
 
 
 @dataclass(frozen=True)

@@ -1,8 +1,6 @@
-"""From raw video (or pre-cropped mouth images) to the project's mouth-region clips.
+"""Runs over datasets: raw videos (or pre-cropped mouth images) to the project's mouth-region clips.
 
-One file: :func:`preprocess_video` decodes it (resampled to ``config.fps``), tracks the face
-landmarks, aligns and crops the mouth, and returns a :class:`~lipreading.data.clip.Clip`.
-A dataset: :func:`process_listing` runs the items a reader listed over worker processes with a
+One video is :func:`lipreading.preprocessing.mouth.preprocess_video`. A dataset: :func:`process_listing` runs the items a reader listed over worker processes with a
 progress bar, skips outputs that already exist and load (so a stopped run resumes), writes each
 clip atomically, never lets one bad file stop the run, and returns a :class:`Summary`.
 """
@@ -26,10 +24,7 @@ import numpy as np
 from tqdm import tqdm
 
 from lipreading.data.clip import Clip, ClipError, load_clip, save_clip
-from lipreading.preprocessing.align import crop_mouth, mouth_transforms, smooth, to_crop_coordinates
 from lipreading.preprocessing.config import PreprocessConfig
-from lipreading.preprocessing.landmarks import LIP_INDICES, fill_missing, track_landmarks
-from lipreading.preprocessing.video import VideoError, VideoReader
 
 if TYPE_CHECKING:
     from lipreading.preprocessing.items import Listing
@@ -50,41 +45,6 @@ class Item(Protocol):
     def source(self) -> Path: ...
 
     def to_clip(self, config: PreprocessConfig) -> tuple[Clip, str]: ...
-
-
-def mouth_clip(reader: VideoReader, config: PreprocessConfig) -> Clip:
-    """Landmarks, alignment and mouth crops of one opened video (decoded twice: little memory)."""
-    landmarks = fill_missing(
-        track_landmarks(reader, config), config.min_face_fraction, str(reader.path)
-    )
-    matrices = mouth_transforms(smooth(landmarks, config.smooth_window), config)
-    # Not strict: a second pass that decodes a different number of frames is reported below.
-    crops = [crop_mouth(f, m, config) for f, m in zip(reader, matrices, strict=False)]
-    if len(crops) != len(matrices):
-        raise VideoError(
-            f"{reader.path}: decoded {len(matrices)} then {len(crops)} frames; re-encode it"
-        )
-    return Clip(
-        video=np.stack(crops),
-        fps=config.fps,
-        landmarks=to_crop_coordinates(landmarks[:, LIP_INDICES], matrices),
-    )
-
-
-def preprocess_video(path: str | os.PathLike, config: PreprocessConfig | None = None) -> Clip:
-    """The mouth-region clip of one video file (no label); raises an error naming the file."""
-    config = config or PreprocessConfig()
-    reader = VideoReader(path, config.fps)
-    if reader.resampled:
-        log.info("%s", resampling_note(reader))
-    return mouth_clip(reader, config)
-
-
-def resampling_note(reader: VideoReader) -> str:
-    """A sentence that says a video was resampled, or '' when it was not."""
-    if not reader.resampled:
-        return ""
-    return f"{reader.path}: resampled from {reader.source_fps:g} to {reader.fps:g} fps"
 
 
 def mouth_frames_clip(frames: Sequence[Path], fps: float, config: PreprocessConfig) -> Clip:
