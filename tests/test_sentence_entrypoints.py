@@ -74,6 +74,7 @@ def test_infer_prints_top_words_of_a_word_checkpoint(tmp_path, face_still):
     lines = [line.split() for line in result.stdout.strip().splitlines()[-3:]]
     assert len(lines) == 3 and all(w in {"ABOUT", "BLACK", "CHILD", "DEATH"} and 0 <= float(p) <= 1 for w, p in lines)
     assert load_clip(tmp_path / "infer" / "mouth_roi.npz").video.shape == (20, 48, 48)
+    assert (tmp_path / "infer" / "preview.jpg").is_file()  # faces, lips and crop drawn on 4 frames
 
 
 def test_infer_without_a_video_says_so():
