@@ -212,6 +212,11 @@ class MediaPipeFaceModels:
             self._landmarker = mp.solutions.face_mesh.FaceMesh(
                 static_image_mode=True, max_num_faces=1, refine_landmarks=False
             )
+            # Its graphs open their models on worker threads, which log then (asynchronously);
+            # one frame through each waits for that, so those lines land here, not later.
+            blank = np.zeros((MESH_SIZE, MESH_SIZE, 3), np.uint8)
+            self._detector.process(blank)
+            self._landmarker.process(blank)
 
     def detect(self, image_rgb: np.ndarray) -> np.ndarray:
         height, width = image_rgb.shape[:2]
