@@ -13,7 +13,7 @@ os.environ.setdefault("LIPREADING_ROOT", str(Path(__file__).resolve().parent))
 import hydra  # noqa: E402
 from omegaconf import DictConfig  # noqa: E402
 
-from lipreading.export import export  # noqa: E402
+from lipreading.run.export import export  # noqa: E402
 from lipreading.utils.errors import friendly_errors  # noqa: E402
 
 

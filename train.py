@@ -15,8 +15,8 @@ os.environ.setdefault("LIPREADING_ROOT", str(Path(__file__).resolve().parent))
 import hydra  # noqa: E402
 from omegaconf import DictConfig  # noqa: E402
 
-from lipreading.staged import train_stages  # noqa: E402
-from lipreading.training import train  # noqa: E402
+from lipreading.run.stages import train_stages  # noqa: E402
+from lipreading.run.train import train  # noqa: E402
 from lipreading.utils.errors import friendly_errors  # noqa: E402
 
 

@@ -8,7 +8,7 @@ LRW setting. ``FlopCounterMode`` counts a multiply-accumulate as 2 FLOPs; the li
 Latency: eval mode, ``torch.inference_mode``, median of repeated runs after warm-up; "optimized" is
 the same model after ``lipreading.models.inference.optimize_for_inference`` folds each BatchNorm into
 the convolution before it (outputs agree within float rounding); "ONNX Runtime" is that model
-exported by ``lipreading.export.export_onnx`` (what ``export.py`` writes) and run by ONNX Runtime's CPU
+exported by ``lipreading.run.word_export.export_onnx`` (what ``export.py`` writes) and run by ONNX Runtime's CPU
 provider with the same number of threads. Only word classifiers
 (``WordClassifierNet``) are listed; RNN FLOPs are not counted by ``FlopCounterMode``.
 """
@@ -31,7 +31,7 @@ from hydra.utils import instantiate
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from lipreading.export import export_onnx, onnx_latency
+from lipreading.run.word_export import export_onnx, onnx_latency
 from lipreading.models.inference import optimize_for_inference
 
 CONF = Path(__file__).resolve().parents[1] / "conf"

@@ -6,7 +6,7 @@ narrow model of ``experiment=distill_synthetic_small``, the teacher the default 
 weights), the data the default synthetic words (generated on first use). Each variant trains
 ``--epochs`` epochs of ``--batches`` batches without validation; the table gives the median epoch
 after the first. Building the cache runs the teacher once over the whole training split (the
-clean centre crops, see ``lipreading.teachers``); later runs only read the file.
+clean centre crops, see ``lipreading.tasks.teachers``); later runs only read the file.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ import torch
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf, open_dict
 
-from lipreading.training import build_task
+from lipreading.run.build import build_task
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -24,7 +24,7 @@ from hydra import compose, initialize_config_dir
 from torch.utils.flop_counter import FlopCounterMode
 
 from benchmarks.complexity import CONF
-from lipreading.training import build_task
+from lipreading.run.build import build_task
 
 WIDE = "model.unet.channels=[32,64,128,256,256]"
 # (model, modality, U-Net widths, overrides)

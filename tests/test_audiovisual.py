@@ -9,8 +9,8 @@ from omegaconf import OmegaConf, open_dict
 from lipreading.data.datamodules import WordDataModule
 from lipreading.data.synthetic.espeak import espeak_available
 from lipreading.data.transforms import EvalVideoTransform
-from lipreading.staged import stage_config
-from lipreading.training import build_task, load_stream_weights
+from lipreading.run.build import build_task, load_stream_weights
+from lipreading.run.stages import stage_config
 from lipreading.utils.errors import ConfigError
 from lipreading.utils.validation import validate_training_config
 from tests.conftest import write_word_dataset

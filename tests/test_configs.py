@@ -9,7 +9,7 @@ import torch
 
 from lipreading.data.separation import SeparationDataModule
 from lipreading.data.tokenizer import CharTokenizer
-from lipreading.training import build_task, instantiate_group
+from lipreading.run.build import build_task, instantiate_group
 from lipreading.utils.errors import ConfigError
 from lipreading.utils.errors import _user_error as first_user_error
 from tests.conftest import CONF

@@ -7,8 +7,10 @@ import onnxruntime as ort
 import pytest
 import torch
 
-from lipreading.evaluation import load_checkpoint, restore_task
-from lipreading.export import example_inputs, export
+from lipreading.run.build import restore_task
+from lipreading.run.checkpoint import load_checkpoint
+from lipreading.run.export import export
+from lipreading.run.word_export import example_inputs
 from lipreading.utils.errors import ConfigError
 from tests.conftest import compose_config
 from tests.helpers.teachers import write_teacher

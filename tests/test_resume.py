@@ -6,7 +6,7 @@ import math
 import pytest
 import torch
 
-from lipreading.evaluation import load_checkpoint
+from lipreading.run.checkpoint import load_checkpoint
 from tests.test_entrypoints import run
 
 # 3 words x 8 clips, batch 4 -> 6 steps per epoch; a resume checkpoint every 4 steps.

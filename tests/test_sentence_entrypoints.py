@@ -11,7 +11,7 @@ import pytest
 from omegaconf import OmegaConf
 
 from lipreading.data.clip import load_clip
-from lipreading.inference import infer
+from lipreading.run.infer import infer
 from lipreading.utils.errors import ConfigError
 from tests.helpers.face_video import face_still, talking_head, write_video  # noqa: F401 (fixture)
 from tests.helpers.teachers import write_teacher

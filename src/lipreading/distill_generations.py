@@ -22,7 +22,7 @@ from typing import Any, Callable
 
 from hydra import compose, initialize_config_dir
 
-from lipreading.training import train
+from lipreading.run.train import train
 from lipreading.utils.errors import ConfigError, friendly_errors
 from lipreading.utils.io import atomic_write_json, atomic_write_text
 

@@ -9,7 +9,7 @@ from pytorch_lightning.callbacks import ModelCheckpoint
 
 from lipreading.callbacks.dashboard import Dashboard
 from lipreading.callbacks.run_metadata import RunMetadata
-from lipreading.training import build_task
+from lipreading.run.build import build_task
 from lipreading.utils.loggers import wandb_logger
 from tests.helpers.teachers import TINY_MODEL
 

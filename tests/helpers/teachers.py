@@ -7,7 +7,7 @@ from pathlib import Path
 import torch
 from omegaconf import OmegaConf
 
-from lipreading.training import build_task
+from lipreading.run.build import build_task
 from tests.conftest import compose_config
 
 TINY_MODEL = ["model=small_tcn", "model.frontend.stem_channels=4", "model.frontend.stages=[[8,2]]",

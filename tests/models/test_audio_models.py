@@ -8,7 +8,7 @@ from lipreading.models.backends.tcn import TemporalConvNet
 from lipreading.models.frontends.audio import LogMel, LogMelEfficientNetFrontend, ResNet1DFrontend, SpecAugment
 from lipreading.models.frontends.small import SmallFrontend
 from lipreading.models.fusion import AttentionFusion, ConcatFusion
-from lipreading.training import build_task
+from lipreading.run.build import build_task
 
 FRAME = 640
 

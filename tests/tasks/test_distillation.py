@@ -14,8 +14,9 @@ from lipreading.models.classifier import WordClassifierNet
 from lipreading.models.frontends.small import SmallFrontend
 from lipreading.tasks.distillation import DistillationModule
 from lipreading.tasks.word_classification import WordClassificationTask
-from lipreading.teachers import FrozenTeacher, load_teacher
-from lipreading.training import build_task
+from lipreading.run.build import build_task
+from lipreading.run.teachers import load_teacher
+from lipreading.tasks.teachers import FrozenTeacher
 from lipreading.utils.errors import ConfigError
 from lipreading.utils.errors import _user_error as _first_user_error
 from tests.conftest import write_word_dataset
@@ -180,8 +181,9 @@ def test_distill_without_a_teacher_is_a_config_error(compose_train, tmp_path, di
 def test_train_distils_and_stores_a_plain_student_checkpoint(compose_train, tmp_path):
     """train() with distill=kd writes checkpoints that evaluation rebuilds without the teacher."""
     from lipreading.data.synthetic import default_vocabulary
-    from lipreading.evaluation import load_checkpoint, restore_task
-    from lipreading.training import train
+    from lipreading.run.build import restore_task
+    from lipreading.run.checkpoint import load_checkpoint
+    from lipreading.run.train import train
 
     ckpt = write_teacher(tmp_path / "teacher" / "t.ckpt", default_vocabulary(3))
     cfg = compose_train("data.num_classes=3", "data.clips_per_word={train:8,val:3,test:3}", "data.batch_size=4",

@@ -5,7 +5,7 @@ import torch
 from torchmetrics.text import CharErrorRate
 
 from lipreading.data.tokenizer import BOS_ID, EOS_ID, PAD_ID, CharTokenizer
-from lipreading.evaluation import sentence_predictions
+from lipreading.run.sentences import sentence_predictions
 from lipreading.tasks.seq2seq import Seq2SeqTask, decoder_io
 from tests.models.test_seq2seq_net import tiny_net
 

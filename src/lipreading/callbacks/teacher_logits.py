@@ -12,7 +12,7 @@ from pytorch_lightning.callbacks import Callback
 from torch.utils.data import DataLoader
 
 from lipreading.data.word_clips import collate_clips
-from lipreading.teachers import CachedTeacher, FrozenTeacher, cache_file, compute_teacher_logits
+from lipreading.tasks.teachers import CachedTeacher, FrozenTeacher, cache_file, compute_teacher_logits
 
 log = logging.getLogger(__name__)
 

@@ -19,7 +19,7 @@ from lipreading.tasks.losses import kd_loss
 from lipreading.tasks.word_classification import (
     Mixup, OptimizerFactory, SchedulerFactory, WordClassificationTask, mixed_loss,
 )
-from lipreading.teachers import CachedTeacher, FrozenTeacher, check_vocabulary
+from lipreading.tasks.teachers import CachedTeacher, FrozenTeacher, check_vocabulary
 from lipreading.utils.errors import ConfigError
 
 
@@ -54,7 +54,7 @@ class DistillationModule(WordClassificationTask):
                               f"{net.num_classes}; distil on the teacher's vocabulary (data.num_classes)")
         if alpha < 0 or temperature <= 0:
             raise ConfigError(f"distill.alpha must be >= 0 and distill.temperature > 0 (got {alpha}, {temperature})")
-        # A plain attribute, not a submodule: see lipreading.teachers.
+        # A plain attribute, not a submodule: see lipreading.tasks.teachers.
         self.teacher: FrozenTeacher | CachedTeacher = teacher
         self.alpha, self.temperature = alpha, temperature
         self.cache_teacher_logits = cache_teacher_logits

@@ -1,9 +1,9 @@
-"""Compose the objects of a training run from its config and run fit + test."""
+"""A run's objects from its config: the task around its network, the trainer with its callbacks and
+loggers, a task restored from a checkpoint, and ``init_from`` initialisation of a network's parts."""
 
 from __future__ import annotations
 
 import logging
-import time
 from pathlib import Path
 from typing import Any
 
@@ -13,12 +13,8 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 from pytorch_lightning.callbacks import Callback
 from pytorch_lightning.loggers import Logger
 
-from lipreading.callbacks.exact_resume import ExactResume
-from lipreading.callbacks.run_metadata import RunMetadata
-from lipreading.utils.resume import resolve_ckpt_path
-from lipreading.utils.validation import validate_training_config
-from lipreading.utils.errors import ConfigError
-from lipreading.utils.io import atomic_write_json
+from lipreading.run.checkpoint import checkpoint_tokenizer, load_checkpoint
+from lipreading.utils.errors import CheckpointError, ConfigError
 
 log = logging.getLogger(__name__)
 
@@ -75,9 +71,6 @@ def load_stream_weights(net: Any, init_from: dict[str, str | None]) -> None:
     ``init_from = {"audio": PATH, "video": PATH}`` (either may be None). A video checkpoint may be
     a video-only model of the zoo (its ``frontend``) or an audio-visual model (its ``video_frontend``).
     """
-    from lipreading.evaluation import load_checkpoint  # evaluation imports this module
-    from lipreading.utils.errors import CheckpointError
-
     for stream, path in init_from.items():
         if not path:
             continue
@@ -99,24 +92,21 @@ def load_stream_weights(net: Any, init_from: dict[str, str | None]) -> None:
         log.info("initialised the %s frontend from %s", stream, path)
 
 
-def objective(metrics: dict[str, Any], cfg: DictConfig) -> float | None:
-    """The run's headline figure: the checkpoint's monitored metric on the test split (else val).
-
-    ``test/acc`` for word models, ``test/cer`` for sentence models: what a Hydra sweeper
-    optimises (in the direction of the checkpoint callback's ``mode``).
-    """
-    monitor = OmegaConf.select(cfg, "callbacks.model_checkpoint.monitor", default=None) or "val/acc"
-    name = monitor.split("/", 1)[-1]
-    value = metrics.get(f"test/{name}", metrics.get(f"val/{name}"))
-    return None if value is None else float(value)
+def teacher_model_config(checkpoint: str | None) -> dict[str, Any]:
+    """The model config stored in a teacher's checkpoint (a born-again student copies it)."""
+    if not checkpoint:
+        raise ConfigError("distill=born_again builds the student from its teacher's config: set "
+                          "distill.teacher.checkpoint=PATH to the .ckpt of a training run")
+    if not Path(checkpoint).is_file():
+        raise ConfigError(f"teacher checkpoint {checkpoint} not found; set distill.teacher.checkpoint to the "
+                          ".ckpt of a training run")
+    return load_checkpoint(checkpoint)["config"]["model"]
 
 
 def with_student_model(cfg: DictConfig) -> DictConfig:
     """``cfg``, with the teacher checkpoint's model config as ``model`` under ``distill=born_again``."""
     if not (cfg.get("distill") or {}).get("born_again"):
         return cfg
-    from lipreading.teachers import teacher_model_config  # imports evaluation, which imports this module
-
     cfg = cfg.copy()
     cfg.model = teacher_model_config(cfg.distill.teacher.checkpoint)
     return cfg
@@ -125,7 +115,7 @@ def with_student_model(cfg: DictConfig) -> DictConfig:
 def checkpoint_config(config: dict[str, Any]) -> dict[str, Any]:
     """The config stored in checkpoints: a distilled student is stored as a plain run of its task.
 
-    So ``eval.py``, ``evaluation.restore_task`` and a next born-again generation rebuild it without
+    So ``eval.py``, :func:`restore_task` and a next born-again generation rebuild it without
     its teacher (no chain of teachers to load); ``distilled_from`` keeps the distillation settings.
     """
     if not config.get("distill"):
@@ -139,37 +129,15 @@ def build_trainer(cfg: DictConfig, extra_callbacks: list[Callback] = ()) -> pl.T
     return hydra.utils.instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
 
 
-def train(cfg: DictConfig) -> dict[str, float]:
-    """Train (and test) as ``cfg`` says; return the final metrics, also saved as metrics.json."""
-    validate_training_config(cfg)
-    pl.seed_everything(cfg.seed, workers=True)
-    output_dir = Path(cfg.paths.output_dir)
-    cfg = with_student_model(cfg)
-    config = checkpoint_config(OmegaConf.to_container(cfg, resolve=True))
-    ckpt_path = resolve_ckpt_path(
-        cfg.get("resume"), cfg.get("ckpt_path"), output_dir, output_dir.parent
-    )
-    datamodule = hydra.utils.instantiate(cfg.data)
-    # Sentence data: the tokenizer is built from the training transcripts (after generation).
-    tokenizer = datamodule.tokenizer if hasattr(datamodule, "tokenizer") else None
-    task = build_task(cfg, tokenizer)
-    if ckpt_path is None and any((cfg.get("init_from") or {}).values()):
-        load_stream_weights(task.net, OmegaConf.to_container(cfg.init_from, resolve=True))
-    trainer = build_trainer(cfg, [RunMetadata(config, str(output_dir)), ExactResume()])
-    log.info("model: %s parameters", f"{sum(p.numel() for p in task.parameters()):,}")
-
-    start = time.perf_counter()
-    trainer.fit(task, datamodule=datamodule, ckpt_path=ckpt_path)
-    metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
-    metrics["train_seconds"] = time.perf_counter() - start
-
-    if cfg.get("test"):
-        best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
-        results = trainer.test(task, datamodule=datamodule, ckpt_path=best or None)
-        metrics.update({k: float(v) for k, v in results[0].items()})
-        metrics["best_checkpoint"] = best
-    metrics["total_seconds"] = time.perf_counter() - start
-    metrics["objective"] = objective(metrics, cfg)
-    atomic_write_json(output_dir / "metrics.json", metrics)
-    log.info("metrics: %s", metrics)
-    return metrics
+def restore_task(checkpoint: dict[str, Any], path: str | Path) -> tuple[pl.LightningModule, DictConfig]:
+    """Rebuild the task from the checkpoint's own config and load its weights."""
+    config = OmegaConf.create(checkpoint["config"])
+    task = build_task(config, checkpoint_tokenizer(checkpoint))
+    try:
+        task.load_state_dict(checkpoint["state_dict"])
+    except RuntimeError as e:
+        raise CheckpointError(
+            f"checkpoint {path} does not match the model built from its config: {str(e).splitlines()[0]} "
+            f"(was it edited, or written by another version of the model code?)"
+        ) from e
+    return task.eval(), config

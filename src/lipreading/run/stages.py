@@ -29,7 +29,8 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from lipreading.training import train
+from lipreading.run.noise import accuracy_against_snr, write_snr_report
+from lipreading.run.train import train
 from lipreading.utils.errors import ConfigError
 from lipreading.utils.io import atomic_write_json
 from lipreading.utils.resume import _overrides
@@ -130,8 +131,6 @@ def train_stages(cfg: DictConfig) -> dict[str, Any]:
     summary: dict[str, Any] = {f"{name}/{k}": v for name, metrics in results.items() for k, v in metrics.items()}
     evaluation = cfg.get("snr_evaluation")
     if evaluation:
-        from lipreading.noise_evaluation import accuracy_against_snr, write_snr_report
-
         snrs = [None if s in (None, "clean") else float(s) for s in evaluation.snrs]
         tables = {noise: accuracy_against_snr(checkpoints, noise, snrs) for noise in evaluation.noises}
         report = write_snr_report(tables, run_dir)

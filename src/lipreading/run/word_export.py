@@ -1,6 +1,6 @@
-"""Export a word checkpoint to ONNX or TorchScript with dynamic batch and time axes (``export.py``).
+"""Export a word classifier to ONNX or TorchScript with dynamic batch and time axes (``export.py``).
 
-The network is rebuilt from the checkpoint's own config (:func:`evaluation.restore_task`), its
+The network is rebuilt from the checkpoint's own config (:func:`lipreading.run.build.restore_task`), its
 BatchNorms folded into the convolutions (:func:`optimize_for_inference`), and exported with the
 inputs of the training data: ``video`` float ``(B, C, T, H, W)`` after the eval transform (centre
 crop, normalisation), ``lengths`` int64 ``(B,)`` (and ``boundary`` ``(B, T)`` for boundary models);
@@ -22,7 +22,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
-from lipreading.evaluation import load_checkpoint, restore_task
+from lipreading.run.build import restore_task
 from lipreading.models.inference import optimize_for_inference
 from lipreading.utils.errors import ConfigError
 from lipreading.utils.io import atomic_write_json
@@ -104,14 +104,10 @@ def max_difference(path: Path, file_format: str, net: nn.Module, inputs: tuple[t
     return float((run_exported(path, file_format, inputs) - expected).abs().max())
 
 
-def export(cfg: DictConfig) -> Path:
-    """Export ``cfg.ckpt`` as ``cfg.format``; verify at another time length; write the JSON sidecar."""
+def export_words(cfg: DictConfig, checkpoint: dict[str, Any]) -> Path:
+    """Export the word checkpoint ``cfg.ckpt`` as ``cfg.format``; verify at another time length; write the JSON sidecar."""
     if cfg.format not in SUFFIXES:
         raise ConfigError(f"unknown export format={cfg.format!r}; valid formats: {', '.join(SUFFIXES)}")
-    checkpoint = load_checkpoint(cfg.ckpt)
-    if "tokenizer" in checkpoint:
-        raise ConfigError(f"{cfg.ckpt} is a sentence checkpoint; export.py exports word classifiers "
-                          "(a sentence model's decoding search is Python code, not one graph)")
     task, train_cfg = restore_task(checkpoint, cfg.ckpt)
     net = optimize_for_inference(task.net) if cfg.optimize else task.net.eval()
     data = train_cfg.data

@@ -19,11 +19,9 @@ import logging
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-import hydra
 import torch
 from torch import nn
 
-from lipreading.evaluation import load_checkpoint, restore_task
 from lipreading.utils.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -81,32 +79,6 @@ class CachedTeacher:
             raise ConfigError(f"the teacher-logits cache of {self.source} has no entry for the clip {e.args[0]}; "
                               "delete the cache file to rebuild it") from e
         return torch.stack(rows).to(batch["lengths"].device)
-
-
-def load_teacher(checkpoint: str | None) -> FrozenTeacher:
-    """The frozen network of a training checkpoint, with its own evaluation preprocessing."""
-    if not checkpoint:
-        raise ConfigError("distillation needs a teacher: set distill.teacher.checkpoint=PATH to the .ckpt of a "
-                          "training run (e.g. outputs/train/runs/<time>/checkpoints/last.ckpt)")
-    if not Path(checkpoint).is_file():
-        raise ConfigError(f"teacher checkpoint {checkpoint} not found; set distill.teacher.checkpoint to the "
-                          ".ckpt of a training run")
-    state = load_checkpoint(checkpoint)
-    task, config = restore_task(state, checkpoint)
-    transform = hydra.utils.instantiate(config.data.eval_transform)
-    log.info("teacher: %s (%s parameters)", checkpoint, f"{sum(p.numel() for p in task.net.parameters()):,}")
-    return FrozenTeacher(task.net, transform, state.get("vocabulary"), source=str(checkpoint))
-
-
-def teacher_model_config(checkpoint: str | None) -> dict[str, Any]:
-    """The model config stored in a teacher's checkpoint (a born-again student copies it)."""
-    if not checkpoint:
-        raise ConfigError("distill=born_again builds the student from its teacher's config: set "
-                          "distill.teacher.checkpoint=PATH to the .ckpt of a training run")
-    if not Path(checkpoint).is_file():
-        raise ConfigError(f"teacher checkpoint {checkpoint} not found; set distill.teacher.checkpoint to the "
-                          ".ckpt of a training run")
-    return load_checkpoint(checkpoint)["config"]["model"]
 
 
 def check_vocabulary(teacher: FrozenTeacher | CachedTeacher, vocabulary: Sequence[str]) -> None:

@@ -5,7 +5,7 @@ Each checkpoint is rebuilt from its own config and evaluated on one split at eve
 the same noise for every model (seeded). A video-only model hears nothing, so its accuracy is the
 same at every SNR (evaluated once). Writes ``snr_<noise>.csv``, ``snr.md`` and ``snr.png``.
 
-    python -m lipreading.noise_evaluation audio=A.ckpt video=V.ckpt av=AV.ckpt --noise white babble --output DIR
+    python -m lipreading.run.noise audio=A.ckpt video=V.ckpt av=AV.ckpt --noise white babble --output DIR
 """
 
 from __future__ import annotations
@@ -21,7 +21,8 @@ from torch.utils.data import DataLoader
 
 from lipreading.data.noise import NOISE_KINDS, AudioNoise, CleanAudio
 from lipreading.data.word_clips import collate_clips
-from lipreading.evaluation import load_checkpoint, restore_task
+from lipreading.run.build import restore_task
+from lipreading.run.checkpoint import load_checkpoint
 from lipreading.utils.io import atomic_write_text
 
 log = logging.getLogger(__name__)

@@ -15,15 +15,16 @@ from typing import Any
 
 import cv2
 import hydra
-import numpy as np
 import torch
 from omegaconf import DictConfig, OmegaConf
 from torchmetrics.functional.text import char_error_rate
 
-from lipreading.data.clip import Clip, load_clip, save_clip
-from lipreading.evaluation import check_checkpoint_kind, checkpoint_kind, load_checkpoint, restore_task
-from lipreading.preprocessing import PreprocessConfig, preprocess_video
-from lipreading.preprocessing.video import read_video
+from lipreading.data.clip import Clip, save_clip
+from lipreading.preprocessing import PreprocessConfig
+from lipreading.run.build import restore_task
+from lipreading.run.checkpoint import check_checkpoint_kind, checkpoint_kind, load_checkpoint
+from lipreading.run.mouth import mouth_clip
+from lipreading.run.separation import separate
 from lipreading.utils.errors import ConfigError
 from lipreading.utils.io import atomic_write_json
 
@@ -45,26 +46,6 @@ class Transcript:
         if self.cer is not None:
             lines.append(f"CER: {self.cer:.4f}")
         return "\n".join(lines)
-
-
-def mouth_clip(video: str | Path, frame_size: int, cropped: bool, roi: PreprocessConfig, preview: Path | None = None) -> Clip:
-    """The mouth-region clip of ``video`` at ``frame_size`` pixels (grayscale)."""
-    path = Path(video)
-    if path.suffix == ".npz":
-        clip = load_clip(path)
-    elif cropped:
-        frames = read_video(path, roi.fps)  # (T, H, W, 3) BGR
-        gray = [cv2.cvtColor(f, cv2.COLOR_BGR2GRAY) for f in frames]
-        clip = Clip(video=np.stack([cv2.resize(g, (frame_size, frame_size), interpolation=cv2.INTER_AREA) for g in gray]), fps=roi.fps)
-    else:
-        clip, report = preprocess_video(path, PreprocessConfig(**{**roi.__dict__, "crop_size": frame_size, "grayscale": True}))
-        log.info("%s", report.text())
-        if preview is not None:
-            log.info("preview written to %s", report.write_preview(preview))
-    video_array = clip.video if clip.video.ndim == 3 else clip.video.mean(-1).astype(np.uint8)
-    if video_array.shape[1:] != (frame_size, frame_size):
-        video_array = np.stack([cv2.resize(f, (frame_size, frame_size), interpolation=cv2.INTER_AREA) for f in video_array])
-    return Clip(video=video_array, fps=clip.fps, label=clip.label)
 
 
 def transcribe_clip(task: Any, train_cfg: DictConfig, clip: Clip, top_k: int, vocabulary: list[str] | None,
@@ -99,7 +80,7 @@ def write_roi(clip: Clip, output_dir: Path) -> list[Path]:
 
 def infer(cfg: DictConfig) -> Transcript | dict[str, Any]:
     """Decode ``cfg.video`` with ``cfg.ckpt``; print and return the result (see conf/infer.yaml).
-    A separation checkpoint separates the video's target speaker instead (:mod:`lipreading.separation_inference`)."""
+    A separation checkpoint separates the video's target speaker instead (:mod:`lipreading.run.separation`)."""
     if not cfg.get("video"):
         raise ConfigError("give the video to read: python infer.py video=PATH ckpt=PATH")
     checkpoint = load_checkpoint(cfg.ckpt)
@@ -107,8 +88,6 @@ def infer(cfg: DictConfig) -> Transcript | dict[str, Any]:
     check_checkpoint_kind(cfg, kind)
     task, train_cfg = restore_task(checkpoint, cfg.ckpt)
     if kind == "separation":
-        from lipreading.separation_inference import separate
-
         return separate(cfg, task, train_cfg)
     frame_size = OmegaConf.select(train_cfg, "data.frame_size", default=None) or cfg.roi.crop_size
     roi = PreprocessConfig(**OmegaConf.to_container(cfg.roi, resolve=True))
