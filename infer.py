@@ -12,8 +12,8 @@ os.environ.setdefault("LIPREADING_ROOT", str(Path(__file__).resolve().parent))
 import hydra  # noqa: E402
 from omegaconf import DictConfig  # noqa: E402
 
+from lipreading.run.configs import register_configs  # noqa: E402
 from lipreading.run.infer import infer  # noqa: E402
-from lipreading.preprocessing import register_configs  # noqa: E402
 from lipreading.utils.errors import friendly_errors  # noqa: E402
 
 register_configs()

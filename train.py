@@ -15,7 +15,7 @@ os.environ.setdefault("LIPREADING_ROOT", str(Path(__file__).resolve().parent))
 import hydra  # noqa: E402
 from omegaconf import DictConfig  # noqa: E402
 
-from lipreading.run.stages import train_stages  # noqa: E402
+from lipreading.run.stages import is_staged, train_stages  # noqa: E402
 from lipreading.run.train import train  # noqa: E402
 from lipreading.utils.errors import friendly_errors  # noqa: E402
 
@@ -23,8 +23,8 @@ from lipreading.utils.errors import friendly_errors  # noqa: E402
 @hydra.main(version_base="1.3", config_path="conf", config_name="train")
 @friendly_errors
 def main(cfg: DictConfig) -> float | None:
-    # An experiment with `stages` (e.g. experiment=av_synthetic_words) trains them in order.
-    metrics = train_stages(cfg) if cfg.get("stages") else train(cfg)
+    # An experiment with `stages` (e.g. experiment=av_synthetic_words), or `generations=N`, trains them in order.
+    metrics = train_stages(cfg) if is_staged(cfg) else train(cfg)
     # Returned for Hydra sweepers that optimise a value (test/acc for words, test/cer for sentences).
     return metrics.get("objective")
 

@@ -25,6 +25,7 @@ from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf, open_dict
 
 from lipreading.run.build import build_task
+from lipreading.run.checkpoint import training_record, write_checkpoint
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -53,9 +54,8 @@ def write_random_teacher(path: Path, overrides: list[str]) -> Path:
     cfg = compose("train", overrides=overrides)
     task = build_task(cfg)
     datamodule = hydra.utils.instantiate(cfg.data)
-    torch.save({"state_dict": task.state_dict(), "config": OmegaConf.to_container(cfg, resolve=True),
-                "vocabulary": datamodule.vocabulary}, path)
-    return path
+    record = {**training_record(cfg), "vocabulary": datamodule.vocabulary}
+    return write_checkpoint(path, task.state_dict(), OmegaConf.to_container(cfg, resolve=True), record)
 
 
 def time_variant(overrides: list[str], epochs: int, batches: int) -> EpochTimer:
@@ -84,12 +84,12 @@ def main() -> None:
         paths = [f"paths.output_dir={tmp}/run"]
         teacher = args.teacher or str(write_random_teacher(Path(tmp) / "teacher.ckpt", paths))
         student = [*paths, "experiment=distill_synthetic_small"]
-        distill = [*student, f"distill.teacher.checkpoint={teacher}"]
+        distill = [*student, f"task.teacher.checkpoint={teacher}"]
         variants = [
-            ("student alone (no teacher)", [*student, "distill=none"]),
-            ("distilled, live teacher", [*distill, "distill.cache_teacher_logits=false"]),
-            ("distilled, cache built", [*distill, "distill.cache_teacher_logits=true"]),
-            ("distilled, cache read", [*distill, "distill.cache_teacher_logits=true"]),
+            ("student alone (no teacher)", [*student, "task=word_classification"]),
+            ("distilled, live teacher", [*distill, "task.cache_teacher_logits=false"]),
+            ("distilled, cache built", [*distill, "task.cache_teacher_logits=true"]),
+            ("distilled, cache read", [*distill, "task.cache_teacher_logits=true"]),
         ]
         rows = []
         for name, overrides in variants:

@@ -12,11 +12,13 @@ from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig, open_dict
 
 from lipreading.data.clip import Clip, save_clip
+from lipreading.run.configs import register_configs
 
 REPO = Path(__file__).resolve().parents[1]
 CONF = REPO / "conf"
 os.environ.setdefault("LIPREADING_ROOT", str(REPO))
 torch.set_num_threads(min(2, torch.get_num_threads()))
+register_configs()  # as eval.py and infer.py do (the roi group, eval.yaml's open `data` node)
 
 
 def compose_config(config_name: str, overrides: list[str], output_dir: Path) -> DictConfig:

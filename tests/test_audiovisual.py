@@ -68,7 +68,7 @@ def test_init_from_copies_both_frontends_including_from_a_video_only_zoo_model(c
 def test_stage_references_become_the_earlier_stages_checkpoints(compose_train, tmp_path: Path):
     cfg = compose_train("experiment=av_synthetic_words")
     stage = stage_config(cfg, "av", tmp_path / "av", {"audio": "a.ckpt", "video": "v.ckpt"})
-    assert stage.modality == "av" and dict(stage.init_from) == {"audio": "a.ckpt", "video": "v.ckpt"}
+    assert stage.modality == "av" and dict(stage.init_from) == {"model": None, "audio": "a.ckpt", "video": "v.ckpt"}
     assert stage.trainer.max_epochs == 4 and "stages" not in stage and stage.paths.output_dir == str(tmp_path / "av")
     with pytest.raises(ConfigError, match="names no earlier stage"):
         stage_config(cfg, "av", tmp_path / "av", {"audio": "a.ckpt"})

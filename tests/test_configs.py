@@ -9,7 +9,7 @@ import torch
 
 from lipreading.data.separation import SeparationDataModule
 from lipreading.data.tokenizer import CharTokenizer
-from lipreading.run.build import build_task, instantiate_group
+from lipreading.run.build import build_task, instantiate_group, is_distillation
 from lipreading.utils.errors import ConfigError
 from lipreading.utils.errors import _user_error as first_user_error
 from tests.conftest import CONF
@@ -40,8 +40,10 @@ def test_model_configs_build_and_run(compose_train, model):
         return
     if _is_sentence_model(cfg):  # sentence models: vocabulary from the tokenizer, seq2seq task
         cfg = compose_train(f"model={model}", "data=synthetic_sentences", "task=seq2seq")
-        task = build_task(cfg, _sentence_tokenizer())
-        assert task.net.vocab_size == len(_sentence_tokenizer())
+        units = _sentence_tokenizer()
+        task = build_task(cfg, units)
+        assert task.net.vocab_size == len(units)
+        assert (task.net.blank_id, task.net.bos_id, task.net.eos_id) == (units.blank_id, units.bos_id, units.eos_id)
         if model.startswith("small"):
             assert len(task.transcribe(torch.randn(2, 1, 29, 44, 44), torch.tensor([29, 17]))) == 2
         return
@@ -96,23 +98,22 @@ def test_logger_configs_instantiate(compose_train, logger, monkeypatch):
 @pytest.mark.parametrize("experiment", _options("experiment"))
 def test_experiment_configs_compose(compose_train, experiment, tmp_path):
     cfg = compose_train(f"experiment={experiment}")
-    if cfg.distill:  # distillation recipes name their teacher on the command line
+    if is_distillation(cfg.task):  # distillation recipes name their teacher on the command line
         vocabulary = [f"w{i}" for i in range(cfg.data.num_classes)]
         teacher = write_teacher(tmp_path / "teacher.ckpt", vocabulary)
-        cfg = compose_train(f"experiment={experiment}", f"distill.teacher.checkpoint={teacher}")
+        cfg = compose_train(f"experiment={experiment}", f"task.teacher.checkpoint={teacher}")
     assert build_task(cfg, _sentence_tokenizer() if _is_sentence_model(cfg) else None) is not None
 
 
-@pytest.mark.parametrize("distill", _options("distill"))
-def test_distill_configs_compose_and_need_a_teacher(compose_train, distill):
-    cfg = compose_train(f"distill={distill}")
-    if not cfg.distill:
-        assert type(build_task(cfg)).__name__ == "WordClassificationTask"
-        return
+@pytest.mark.parametrize("task", _options("task"))
+def test_task_configs_compose_and_distillation_needs_a_teacher(compose_train, task):
+    cfg = compose_train(f"task={task}")
+    if not is_distillation(cfg.task):
+        return  # built with their models above (model, experiment tests)
     with pytest.raises(Exception) as info:
         build_task(cfg)
     assert isinstance(first_user_error(info.value), ConfigError)
-    assert "distill.teacher.checkpoint" in str(first_user_error(info.value))
+    assert "task.teacher.checkpoint" in str(first_user_error(info.value))
 
 
 def test_unknown_option_lists_the_valid_ones(compose_train):

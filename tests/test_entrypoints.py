@@ -3,11 +3,15 @@
 import csv
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
+
+from lipreading.run.checkpoint import read_checkpoint
 
 REPO = Path(__file__).resolve().parents[1]
 TINY = ["data.num_classes=3", "data.clips_per_word={train:6,val:3,test:3}", "data.batch_size=4"]
@@ -39,13 +43,23 @@ def test_train_writes_checkpoints_metrics_and_logs(trained_run):
 
 def test_eval_rebuilds_the_model_from_the_checkpoint(trained_run, tmp_path):
     ckpt = trained_run / "run" / "checkpoints" / "last.ckpt"
-    result = run("eval.py", f"ckpt={ckpt}", f"hydra.run.dir={tmp_path}")  # no training overrides repeated
+    data = next((trained_run / "data" / "synthetic_words").iterdir())
+    copy = tmp_path / "copy"
+    shutil.copytree(data, copy)
+    # No training overrides repeated; data.root as eval.py's docstring writes it (no +), log-probs kept.
+    result = run("eval.py", f"ckpt={ckpt}", f"data.root={copy}", "save_log_probs=true", f"hydra.run.dir={tmp_path}")
     assert result.returncode == 0, result.stderr[-3000:]
     metrics = json.loads((tmp_path / "metrics.json").read_text())
     rows = list(csv.DictReader((tmp_path / "predictions.csv").open()))
     assert metrics["test/num_samples"] == len(rows) == 9
     assert metrics["test/acc"] == pytest.approx(sum(int(r["correct"]) for r in rows) / len(rows))
-    assert len({r["label"] for r in rows}) == 3
+    assert len({r["label"] for r in rows}) == 3 and all(r["path"].startswith(str(copy)) for r in rows)
+    log_probs = np.load(tmp_path / "log_probs.npy")
+    assert log_probs.shape == (9, 3) and log_probs.dtype == np.float32
+    np.testing.assert_allclose(np.exp(log_probs).sum(1), 1.0, atol=1e-5)
+    vocabulary = read_checkpoint(ckpt).vocabulary  # class index -> word, as the record stores it
+    assert [vocabulary[i] for i in log_probs.argmax(1)] == [r["prediction"] for r in rows]
+    np.testing.assert_allclose(np.exp(log_probs.max(1)), [float(r["probability"]) for r in rows], atol=1e-4)
 
 
 def test_debug_trainer_runs_one_batch(tmp_path):

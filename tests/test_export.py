@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from lipreading.run.build import restore_task
-from lipreading.run.checkpoint import load_checkpoint
+from lipreading.run.checkpoint import read_checkpoint
 from lipreading.run.export import export
 from lipreading.run.word_export import example_inputs
 from lipreading.utils.errors import ConfigError
@@ -38,7 +38,7 @@ def export_config(tmp_path, ckpt, *overrides):
 
 
 def pytorch_logits(ckpt, inputs):
-    task, _ = restore_task(load_checkpoint(ckpt), ckpt)
+    task, _ = restore_task(read_checkpoint(ckpt))
     with torch.no_grad():
         return task.net.eval()(*inputs).numpy()
 

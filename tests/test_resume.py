@@ -6,7 +6,7 @@ import math
 import pytest
 import torch
 
-from lipreading.run.checkpoint import load_checkpoint
+from lipreading.run.checkpoint import read_checkpoint
 from tests.test_entrypoints import run
 
 # 3 words x 8 clips, batch 4 -> 6 steps per epoch; a resume checkpoint every 4 steps.
@@ -16,7 +16,7 @@ TINY = ["data.num_classes=3", "data.clips_per_word={train:8,val:3,test:3}", "dat
 
 
 def _weights(run_dir):
-    return load_checkpoint(run_dir / "checkpoints" / "last.ckpt")["state_dict"]
+    return read_checkpoint(run_dir / "checkpoints" / "last.ckpt").state_dict
 
 
 def test_killed_run_resumes_to_the_same_weights_and_metrics(tmp_path):
@@ -28,7 +28,7 @@ def test_killed_run_resumes_to_the_same_weights_and_metrics(tmp_path):
     killed = run("train.py", *TINY, data, f"hydra.run.dir={crashed}",
                  "+callbacks.killer._target_=tests.helpers.crash.KillAtStep", "+callbacks.killer.step=9")
     assert killed.returncode == -9, "the run should have been SIGKILLed"
-    interrupted = load_checkpoint(crashed / "checkpoints" / "last.ckpt")
+    interrupted = read_checkpoint(crashed / "checkpoints" / "last.ckpt").contents
     assert interrupted["global_step"] == 8, "the last checkpoint is the mid-epoch one of step 8"
     assert interrupted["loops"]["fit_loop"]["state_dict"]["combined_loader"] == [{"epoch": 1, "batches_trained": 2}]
 
@@ -55,9 +55,11 @@ def test_run_info_records_config_versions_and_commit(tmp_path):
     assert info["config"]["data"]["num_classes"] == 3
     assert info["environment"]["packages"]["torch"] == torch.__version__.split("+")[0] or \
         info["environment"]["packages"]["torch"].startswith(torch.__version__.split("+")[0])
-    checkpoint = load_checkpoint(tmp_path / "r" / "checkpoints" / "last.ckpt")
-    assert checkpoint["environment"]["git_commit"] == info["environment"]["git_commit"]
-    assert checkpoint["config"] == info["config"]
+    checkpoint = read_checkpoint(tmp_path / "r" / "checkpoints" / "last.ckpt")
+    assert checkpoint.contents["environment"]["git_commit"] == info["environment"]["git_commit"]
+    assert checkpoint.config == info["config"]
+    assert checkpoint.record["origin"] == {"by": "train.py", "source": None, "sha256": None,
+                                           "git_commit": info["environment"]["git_commit"]}
 
 
 @pytest.mark.parametrize("overrides, message", [

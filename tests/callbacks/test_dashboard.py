@@ -8,7 +8,8 @@ from omegaconf import OmegaConf
 from pytorch_lightning.callbacks import ModelCheckpoint
 
 from lipreading.callbacks.dashboard import Dashboard
-from lipreading.callbacks.run_metadata import RunMetadata
+from lipreading.run.checkpoint import training_record
+from lipreading.run.metadata import RunMetadata
 from lipreading.run.build import build_task
 from lipreading.utils.loggers import wandb_logger
 from tests.helpers.teachers import TINY_MODEL
@@ -31,7 +32,7 @@ def test_dashboard_writes_pngs_and_logs_them_to_wandb_offline(compose_train, tmp
     dashboard = Dashboard(str(run_dir), num_samples=3)
     trainer = pl.Trainer(
         accelerator="cpu", max_epochs=2, logger=[logger], log_every_n_steps=1, enable_progress_bar=False,
-        callbacks=[RunMetadata(config), dashboard, ModelCheckpoint(dirpath=run_dir / "ckpt", monitor="val/acc",
+        callbacks=[RunMetadata(config, training_record(cfg)), dashboard, ModelCheckpoint(dirpath=run_dir / "ckpt", monitor="val/acc",
                                                                   mode="max", save_last=True)],
     )
     datamodule = hydra.utils.instantiate(cfg.data)

@@ -73,7 +73,7 @@ def test_collate_pads_video_and_tokens():
         None,
         {"video": torch.ones(5, 4, 4, dtype=torch.uint8), "tokens": torch.tensor([7]), "text": "c", "id": "y", "path": "y"},
     ]
-    batch = collate_sentences(items)
+    batch = collate_sentences(items, pad_id=PAD_ID)
     assert batch["video"].shape == (2, 5, 4, 4) and batch["video"][0, 3:].sum() == 0
     assert batch["tokens"].tolist() == [[5, 6], [7, PAD_ID]] and batch["token_lengths"].tolist() == [2, 1]
     assert batch["skipped"] == 1

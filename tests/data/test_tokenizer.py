@@ -2,14 +2,15 @@ import pytest
 
 from lipreading.data.tokenizer import (
     BOS_ID, EOS_ID, PAD_ID, SPECIAL_TOKENS, UNK_CHAR, UNK_ID, CharTokenizer, TokenizerError, normalise_text,
+    units_from_dict,
 )
-from lipreading.models.seq2seq import BLANK_ID, BOS_ID as NET_BOS, EOS_ID as NET_EOS
 
 
 def test_round_trip_and_special_tokens(tmp_path):
     tokenizer = CharTokenizer.build(["我们今天上课。", "他们今天唱歌！"])
     assert tokenizer.tokens[:4] == list(SPECIAL_TOKENS) and (PAD_ID, BOS_ID, EOS_ID, UNK_ID) == (0, 1, 2, 3)
-    assert (BLANK_ID, NET_BOS, NET_EOS) == (PAD_ID, BOS_ID, EOS_ID), "models/seq2seq.py mirrors the tokenizer's ids"
+    ids = (tokenizer.blank_id, tokenizer.pad_id, tokenizer.bos_id, tokenizer.eos_id, tokenizer.unk_id)
+    assert ids == (0, 0, 1, 2, 3), "the units interface: the CTC blank shares id 0 with <pad>"
     assert tokenizer.tokens[4:6] == ["今", "们"]  # most frequent first (ties by code point)
     ids = tokenizer.encode("我们今天唱歌")
     assert min(ids) > UNK_ID and tokenizer.decode(ids) == "我们今天唱歌"
@@ -38,3 +39,10 @@ def test_a_damaged_tokenizer_file_is_named(tmp_path):
     path.write_text("{not json")
     with pytest.raises(TokenizerError, match="tokenizer.json"):
         CharTokenizer.load(path)
+
+
+def test_units_come_back_from_their_dict_and_an_unknown_type_is_named():
+    tokenizer = CharTokenizer.build(["我们上课"], punctuation="keep")
+    assert units_from_dict(tokenizer.to_dict()) == tokenizer
+    with pytest.raises(TokenizerError, match=r"ckpt.*'bpe'.*known types: char"):
+        units_from_dict({"type": "bpe"}, "ckpt")

@@ -1,4 +1,4 @@
-"""Tiny teacher checkpoints in train.py's format, for distillation tests."""
+"""Tiny word checkpoints in train.py's format (config and record), for distillation, export and infer tests."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import torch
 from omegaconf import OmegaConf
 
 from lipreading.run.build import build_task
+from lipreading.run.checkpoint import training_record, write_checkpoint
 from tests.conftest import compose_config
 
 TINY_MODEL = ["model=small_tcn", "model.frontend.stem_channels=4", "model.frontend.stages=[[8,2]]",
@@ -15,8 +16,17 @@ TINY_MODEL = ["model=small_tcn", "model.frontend.stem_channels=4", "model.fronte
 
 
 def write_teacher(path: Path, vocabulary: list[str], overrides: tuple[str, ...] = (), seed: int = 0) -> Path:
-    """A randomly initialised tiny model saved as a checkpoint with its config and vocabulary."""
+    """A randomly initialised tiny model saved as a checkpoint with its config and record (and vocabulary)."""
     cfg = compose_config("train", [*TINY_MODEL, f"data.num_classes={len(vocabulary)}", *overrides], path.parent)
+    torch.manual_seed(seed)
+    task = build_task(cfg)
+    record = {**training_record(cfg), "vocabulary": list(vocabulary)}
+    return write_checkpoint(path, task.state_dict(), OmegaConf.to_container(cfg, resolve=True), record)
+
+
+def write_legacy_teacher(path: Path, vocabulary: list[str], seed: int = 0) -> Path:
+    """The same, in the format of checkpoints written before records existed (vocabulary beside the config)."""
+    cfg = compose_config("train", [*TINY_MODEL, f"data.num_classes={len(vocabulary)}"], path.parent)
     torch.manual_seed(seed)
     task = build_task(cfg)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -12,22 +12,24 @@ from lipreading.models.decoders.attention_lstm import AttentionLSTMDecoder
 from lipreading.models.decoders.search import CTCPrefixScorer, beam_search, ctc_greedy, greedy_decode
 from lipreading.models.decoders.transformer import TransformerDecoder
 from lipreading.models.frontends.small import SmallFrontend
-from lipreading.models.seq2seq import BOS_ID, EOS_ID, Seq2SeqNet
+from lipreading.models.seq2seq import Seq2SeqNet
 
 VOCAB = 9
+BLANK_ID, BOS_ID, EOS_ID = 0, 1, 2  # the character tokenizer's layout; the network takes whatever it is given
 DECODERS = {
     "attention_lstm": partial(AttentionLSTMDecoder, embed_dim=16, hidden_dim=32, num_heads=4, dropout=0.0),
     "transformer": partial(TransformerDecoder, d_model=32, num_heads=4, num_layers=2, ffn_dim=64, dropout=0.0),
 }
 
 
-def tiny_net(decoder="attention_lstm", ctc=True) -> Seq2SeqNet:
+def tiny_net(decoder="attention_lstm", ctc=True, blank_id=BLANK_ID, bos_id=BOS_ID, eos_id=EOS_ID) -> Seq2SeqNet:
     backend = partial(BackendStack, stages={
         "tcn": partial(TemporalConvNet, kernel_sizes=(3,), branch_channels=16, num_layers=1, dropout=0.0, activation="relu"),
         "bigru": partial(BiGRU, hidden_size=16, num_layers=2),
     })
     frontend = SmallFrontend(stem_channels=8, stages=((16, 2), (24, 2)))
-    return Seq2SeqNet(frontend, backend, VOCAB, DECODERS[decoder] if decoder else None, ctc=ctc)
+    return Seq2SeqNet(frontend, backend, VOCAB, DECODERS[decoder] if decoder else None, ctc=ctc,
+                      blank_id=blank_id, bos_id=bos_id, eos_id=eos_id)
 
 
 @pytest.mark.parametrize("cell", [BiGRU, BiLSTM])
@@ -134,6 +136,26 @@ def test_ctc_greedy_merges_repeats_and_drops_blanks():
     frames = torch.tensor([[3, 3, 0, 3, 4, 4, 0, 5]])
     log_probs = torch.nn.functional.one_hot(frames, 6).float().log()
     assert ctc_greedy(log_probs, torch.tensor([7])) == [[3, 3, 4]]
+
+
+def test_the_network_decodes_with_the_special_ids_it_is_given():
+    """The blank and <eos> are the units' (passed down), not constants: a SentencePiece-like layout
+    (blank 0, <bos> = <eos> = the last id) decodes by it."""
+    net = tiny_net(None, ctc=True, blank_id=4).eval()
+    with torch.no_grad():
+        net.ctc_head.weight.zero_()
+        net.ctc_head.bias.copy_(torch.nn.functional.one_hot(torch.tensor(4), VOCAB).float() * 5)  # every frame: 4
+    video, lengths = torch.randn(1, 1, 6, 44, 44), torch.tensor([6])
+    assert net.decode(video, lengths, method="ctc_greedy") == [[]]  # 4 is the blank
+    net.blank_id = 0
+    assert net.decode(video, lengths, method="ctc_greedy") == [[4]]
+    last = VOCAB - 1
+    hybrid = tiny_net("transformer", ctc=False, bos_id=last, eos_id=last).eval()
+    output = hybrid.decoder.output[-1] if isinstance(hybrid.decoder.output, torch.nn.Sequential) else hybrid.decoder.output
+    with torch.no_grad():
+        output.bias[last] += 100.0  # <eos> first: the empty sentence
+    assert hybrid.decode(video, lengths, method="greedy") == [[]]
+    assert hybrid.decode(video, lengths, method="beam", beam_size=2) == [[]]
 
 
 @pytest.mark.parametrize("decoder,ctc", [("attention_lstm", True), ("transformer", True), (None, True), ("transformer", False)])

@@ -8,15 +8,18 @@ from pytorch_lightning.callbacks import EMAWeightAveraging
 from torch.utils.data import DataLoader
 
 from lipreading.data.datamodules import WordDataModule
+from lipreading.data.synthetic import default_vocabulary
 from lipreading.data.transforms import EvalVideoTransform, TrainVideoTransform
 from lipreading.models.backends.tcn import TemporalConvNet
 from lipreading.models.classifier import WordClassifierNet
 from lipreading.models.frontends.small import SmallFrontend
-from lipreading.tasks.distillation import DistillationModule
-from lipreading.tasks.word_classification import WordClassificationTask
-from lipreading.run.build import build_task
+from lipreading.run.build import build_task, restore_task
+from lipreading.run.checkpoint import read_checkpoint
 from lipreading.run.teachers import load_teacher
+from lipreading.run.train import train
+from lipreading.tasks.distillation import DistillationTask
 from lipreading.tasks.teachers import FrozenTeacher
+from lipreading.tasks.word_classification import WordClassificationTask
 from lipreading.utils.errors import ConfigError
 from lipreading.utils.errors import _user_error as _first_user_error
 from tests.conftest import write_word_dataset
@@ -54,7 +57,7 @@ def test_alpha_zero_is_exactly_the_word_task(mixup_alpha):
     net = _net()
     optimizer = partial(torch.optim.AdamW, lr=1e-3)
     plain = _quiet(WordClassificationTask(copy.deepcopy(net), optimizer, label_smoothing=0.1, mixup_alpha=mixup_alpha))
-    distill = _quiet(DistillationModule(copy.deepcopy(net), _teacher(), optimizer, label_smoothing=0.1,
+    distill = _quiet(DistillationTask(copy.deepcopy(net), _teacher(), optimizer, label_smoothing=0.1,
                                         mixup_alpha=mixup_alpha, alpha=0.0, temperature=4.0))
     losses = []
     for task in (plain, distill):
@@ -68,7 +71,7 @@ def test_alpha_zero_is_exactly_the_word_task(mixup_alpha):
 
 
 def test_loss_is_ce_plus_alpha_kd_and_parts_are_logged():
-    task = DistillationModule(_net(), _teacher(), partial(torch.optim.AdamW, lr=1e-3), alpha=0.7, temperature=2.0)
+    task = DistillationTask(_net(), _teacher(), partial(torch.optim.AdamW, lr=1e-3), alpha=0.7, temperature=2.0)
     logged = {}
     task.log = lambda name, value, **k: logged.__setitem__(name, value)
     task.log_dict = lambda *a, **k: None
@@ -84,7 +87,7 @@ def test_teacher_is_frozen_and_outside_the_task(tmp_path, precision):
     in eval mode, out of the optimiser, the averaged model and the checkpoint."""
     teacher = _teacher()
     before = copy.deepcopy(teacher.net.state_dict())
-    task = DistillationModule(_net(), teacher, partial(torch.optim.AdamW, lr=1e-2), alpha=1.0, temperature=2.0)
+    task = DistillationTask(_net(), teacher, partial(torch.optim.AdamW, lr=1e-2), alpha=1.0, temperature=2.0)
     ema = EMAWeightAveraging(decay=0.5)
     trainer = pl.Trainer(max_steps=3, accumulate_grad_batches=2, precision=precision, logger=False, enable_progress_bar=False,
                          enable_model_summary=False, default_root_dir=tmp_path, callbacks=[ema],
@@ -104,7 +107,7 @@ def test_vocabulary_mismatch_stops_before_training(tmp_path):
     write_word_dataset(tmp_path / "data", ["ABOUT", "AFTER", "BLOCK"], per_split=2, size=24)
     transform = EvalVideoTransform(20, 0.421, 0.165)
     datamodule = WordDataModule(str(tmp_path / "data"), 3, transform, transform, batch_size=2)
-    task = DistillationModule(_net(), _teacher(), partial(torch.optim.AdamW, lr=1e-3))
+    task = DistillationTask(_net(), _teacher(), partial(torch.optim.AdamW, lr=1e-3))
     trainer = pl.Trainer(max_epochs=1, logger=False, enable_progress_bar=False, default_root_dir=tmp_path)
     with pytest.raises(ConfigError, match=r"class 2 as 'BLACK' but the data has 'BLOCK'"):
         trainer.fit(task, datamodule=datamodule)
@@ -113,7 +116,7 @@ def test_vocabulary_mismatch_stops_before_training(tmp_path):
 
 def test_class_count_mismatch_is_a_config_error():
     with pytest.raises(ConfigError, match="4 classes but the student has 3"):
-        DistillationModule(_net(3), _teacher(4, WORDS + ["X"]), partial(torch.optim.AdamW, lr=1e-3))
+        DistillationTask(_net(3), _teacher(4, WORDS + ["X"]), partial(torch.optim.AdamW, lr=1e-3))
 
 
 def test_cached_teacher_logits_equal_the_live_teacher(tmp_path):
@@ -128,7 +131,7 @@ def test_cached_teacher_logits_equal_the_live_teacher(tmp_path):
     seen = []
 
     def fit():
-        task = DistillationModule(_net(), load_teacher(str(ckpt)), partial(torch.optim.AdamW, lr=1e-3),
+        task = DistillationTask(_net(), load_teacher(str(ckpt)), partial(torch.optim.AdamW, lr=1e-3),
                                   cache_teacher_logits=True)
         original = task.training_losses
 
@@ -152,14 +155,30 @@ def test_cached_teacher_logits_equal_the_live_teacher(tmp_path):
         torch.testing.assert_close(cached, computed)
 
 
-def test_distill_configs_build_with_a_teacher(compose_train, tmp_path):
+def test_distillation_configs_build_with_a_teacher(compose_train, tmp_path):
+    """task=distillation wraps the word task's options (its recipe) around a frozen teacher of any architecture."""
     ckpt = write_teacher(tmp_path / "teacher" / "t.ckpt", [f"w{i}" for i in range(20)])
-    kd = build_task(compose_train("distill=kd", f"distill.teacher.checkpoint={ckpt}", "distill.alpha=0.3"))
-    assert isinstance(kd, DistillationModule) and kd.alpha == 0.3 and kd.label_smoothing == 0.1
+    kd = build_task(compose_train("task=distillation", f"task.teacher.checkpoint={ckpt}", "task.alpha=0.3",
+                                  "task.optimizer.lr=1e-4", "task.mixup_alpha=0.4"))
+    assert isinstance(kd, DistillationTask) and kd.alpha == 0.3 and kd.temperature == 4.0
+    assert kd.label_smoothing == 0.1 and kd.mixup_alpha == 0.4 and kd.optimizer_factory.keywords["lr"] == 1e-4
     assert sum(p.numel() for p in kd.net.parameters()) > 10 * sum(p.numel() for p in kd.teacher.net.parameters())
-    born_again = build_task(compose_train("distill=born_again", f"distill.teacher.checkpoint={ckpt}"))
-    student = {k: v.shape for k, v in born_again.net.state_dict().items()}
-    assert student == {k: v.shape for k, v in born_again.teacher.net.state_dict().items()}
+    t1 = build_task(compose_train("task=distillation_t1", f"task.teacher.checkpoint={ckpt}"))
+    assert (t1.alpha, t1.temperature) == (1.0, 1.0)
+
+
+def test_the_word_task_alone_takes_the_same_recipe(compose_train):
+    """The baselines of a distillation recipe: task=word_classification keeps the experiment's task settings."""
+    for experiment in ("distill_shufflenet_dsmstcn_lrw", "distill_born_again_lrw"):
+        cfg = compose_train(f"experiment={experiment}", "task=word_classification")
+        assert cfg.task._target_.endswith("WordClassificationTask") and "teacher" not in cfg.task
+        assert cfg.task.optimizer.lr == 3.0e-4 and cfg.task.label_smoothing == 0.0
+        assert cfg.task.scheduler.warmup_epochs == 0.0 and cfg.trainer.max_epochs == 80
+        distilled = compose_train(f"experiment={experiment}")
+        assert {k: v for k, v in distilled.task.items() if k not in ("teacher", "alpha", "temperature",
+                                                                      "cache_teacher_logits", "_target_")} == \
+            {k: v for k, v in cfg.task.items() if k != "_target_"}
+        assert (distilled.task.alpha, distilled.task.temperature) == (1.0, 1.0)
 
 
 def _user_error(call):
@@ -171,28 +190,26 @@ def _user_error(call):
     return str(error)
 
 
-@pytest.mark.parametrize("distill", ["kd", "born_again"])
-def test_distill_without_a_teacher_is_a_config_error(compose_train, tmp_path, distill):
-    assert "distill.teacher.checkpoint=PATH" in _user_error(lambda: build_task(compose_train(f"distill={distill}")))
-    missing = compose_train(f"distill={distill}", f"distill.teacher.checkpoint={tmp_path / 'nope.ckpt'}")
+@pytest.mark.parametrize("task", ["distillation", "distillation_t1"])
+def test_distillation_without_a_teacher_is_a_config_error(compose_train, tmp_path, task):
+    assert "task.teacher.checkpoint=PATH" in _user_error(lambda: build_task(compose_train(f"task={task}")))
+    missing = compose_train(f"task={task}", f"task.teacher.checkpoint={tmp_path / 'nope.ckpt'}")
     assert "nope.ckpt not found" in _user_error(lambda: build_task(missing))
 
 
 def test_train_distils_and_stores_a_plain_student_checkpoint(compose_train, tmp_path):
-    """train() with distill=kd writes checkpoints that evaluation rebuilds without the teacher."""
-    from lipreading.data.synthetic import default_vocabulary
-    from lipreading.run.build import restore_task
-    from lipreading.run.checkpoint import load_checkpoint
-    from lipreading.run.train import train
+    """train() with task=distillation writes checkpoints that evaluation rebuilds without the teacher."""
 
     ckpt = write_teacher(tmp_path / "teacher" / "t.ckpt", default_vocabulary(3))
     cfg = compose_train("data.num_classes=3", "data.clips_per_word={train:8,val:3,test:3}", "data.batch_size=4",
-                        "trainer.max_epochs=1", "distill=kd", f"distill.teacher.checkpoint={ckpt}",
-                        "distill.cache_teacher_logits=true", "callbacks.progress_bar.refresh_rate=0")
+                        "trainer.max_epochs=1", "task=distillation", f"task.teacher.checkpoint={ckpt}",
+                        "task.cache_teacher_logits=true", "callbacks.progress_bar.refresh_rate=0")
     metrics = train(cfg)
     assert 0.0 <= metrics["test/acc"] <= 1.0 and "train/loss_kd" in metrics
-    student = load_checkpoint(metrics["best_checkpoint"])
-    assert student["config"]["distill"] == {}
-    assert student["config"]["distilled_from"]["teacher"]["checkpoint"] == str(ckpt)
-    task, _ = restore_task(student, metrics["best_checkpoint"])
+    student = read_checkpoint(metrics["best_checkpoint"])
+    assert student.config["task"]["_target_"] == "lipreading.tasks.word_classification.WordClassificationTask"
+    assert "teacher" not in student.config["task"] and student.config["task"]["mixup_alpha"] == 0.0
+    assert student.config["distilled_from"]["teacher"]["checkpoint"] == str(ckpt)
+    assert student.kind == "word" and student.vocabulary == default_vocabulary(3)
+    task, _ = restore_task(student)
     assert type(task) is WordClassificationTask

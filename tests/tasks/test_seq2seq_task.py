@@ -25,7 +25,7 @@ def test_cer_on_a_hand_computed_example():
 
 def test_decoder_inputs_and_targets():
     tokens = torch.tensor([[5, 6, 7], [8, PAD_ID, PAD_ID]])
-    decoder_input, target = decoder_io(tokens, torch.tensor([3, 1]))
+    decoder_input, target = decoder_io(tokens, torch.tensor([3, 1]), CharTokenizer(list("ab")))
     assert decoder_input.tolist() == [[BOS_ID, 5, 6, 7], [BOS_ID, 8, PAD_ID, PAD_ID]]
     assert target.tolist() == [[5, 6, 7, EOS_ID], [8, EOS_ID, PAD_ID, PAD_ID]]
 

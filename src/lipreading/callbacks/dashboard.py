@@ -12,11 +12,11 @@ import torch
 from pytorch_lightning.callbacks import Callback
 from pytorch_lightning.loggers import WandbLogger
 
-from lipreading.callbacks.run_metadata import RunMetadata
 from lipreading.reports.plots import (
     Series, plot_clip_strips, plot_confusion_matrix, plot_learning_curves, uint8_frames, write_gif,
 )
 from lipreading.reports.words import confusion_matrix
+from lipreading.run.metadata import RunMetadata
 
 log = logging.getLogger(__name__)
 

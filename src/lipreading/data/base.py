@@ -16,8 +16,15 @@ from lipreading.data.clip import ClipError, load_clip
 from lipreading.utils.errors import ConfigError
 
 STAGE_SPLITS = {"fit": ("train", "val"), "validate": ("val",), "test": ("test",)}
-MODALITIES = ("video", "audio", "av")
-"""What a datamodule loads for its model: ``audio`` and ``av`` add each clip's audio to its video."""
+MODALITY_STREAMS = {"video": ("video",), "audio": ("audio",), "av": ("video", "audio")}
+"""The streams a model reads under each ``modality``: ``audio`` and ``av`` add each clip's audio to its video
+(the datamodules load the video in every case)."""
+MODALITIES = tuple(MODALITY_STREAMS)
+
+
+def reads_audio(modality: str) -> bool:
+    """True when a model of ``modality`` reads the audio (``audio``, ``av``)."""
+    return "audio" in MODALITY_STREAMS[modality]
 
 
 def check_modality(modality: str) -> str:

@@ -45,6 +45,9 @@ from lipreading.utils.errors import UserError
 
 log = logging.getLogger(__name__)
 
+FPS = 25.0
+"""The frame rate of every dataset's clips here (the preprocessing resamples other rates to it)."""
+
 
 class ClipError(UserError):
     """A clip file that cannot be read or is malformed; the message names the file."""
@@ -55,7 +58,7 @@ class Clip:
     """One preprocessed clip (see the module docstring for the on-disk keys)."""
 
     video: np.ndarray
-    fps: float = 25.0
+    fps: float = FPS
     label: str = ""
     word_start: float = math.nan
     word_end: float = math.nan
@@ -154,7 +157,7 @@ def load_clip(path: str | os.PathLike, fields: Collection[str] | None = None) ->
         phonemes = [(str(n), float(s), float(e)) for n, (s, e) in zip(data["phonemes"], times)]
     return Clip(
         video=video,
-        fps=float(data.get("fps", 25.0)),
+        fps=float(data.get("fps", FPS)),
         label=str(data.get("label", "")),
         word_start=float(data.get("word_start", math.nan)),
         word_end=float(data.get("word_end", math.nan)),

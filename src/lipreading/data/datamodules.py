@@ -8,7 +8,8 @@ from typing import Any, Callable, Mapping, Sequence
 import torch
 from torch.utils.data import DataLoader
 
-from lipreading.data.base import ClipDataModule, check_modality, require_audio
+from lipreading.data.base import ClipDataModule, check_modality, reads_audio, require_audio
+from lipreading.data.clip import FPS
 from lipreading.data.synthetic import default_vocabulary, generate_word_dataset
 from lipreading.data.word_clips import WordClipDataset, collate_clips, scan_word_clips
 from lipreading.utils.errors import ConfigError
@@ -24,6 +25,8 @@ class WordDataModule(ClipDataModule):
     sorted folder names under ``root``. Batches carry uint8 video; the transforms run on
     the training device after transfer (:meth:`on_after_batch_transfer`).
     Batches carry the per-frame word ``boundary`` (B, T) only with ``use_boundary``.
+    ``num_frames`` states the clips' fixed length (LRW: 29), None for clips of any length (LRW-1000);
+    checkpoints record it as the length the model expects.
     With ``modality`` ``audio`` or ``av`` batches also carry ``audio`` (B, T * 640) at 16 kHz,
     transformed by ``audio_train_transform`` / ``audio_eval_transform`` (noise, standardisation);
     a dataset whose clips have no audio is an error at set-up.
@@ -46,9 +49,11 @@ class WordDataModule(ClipDataModule):
         audio_train_transform: AudioTransform | None = None,
         audio_eval_transform: AudioTransform | None = None,
         audio_mismatch: str = "trim",
+        num_frames: int | None = None,
     ) -> None:
         super().__init__()
         self.modality = check_modality(modality)
+        self.num_frames = num_frames
         self.audio_train_transform, self.audio_eval_transform = audio_train_transform, audio_eval_transform
         self.audio_mismatch = audio_mismatch
         self.root = Path(root)
@@ -97,7 +102,7 @@ class WordDataModule(ClipDataModule):
     @property
     def with_audio(self) -> bool:
         """Whether batches carry audio (``modality`` audio or av)."""
-        return self.modality != "video"
+        return reads_audio(self.modality)
 
     def dataloader(self, split: str) -> DataLoader:
         """An evaluation loader over ``split`` (set up first): fixed order, every clip (this rank's share)."""
@@ -135,7 +140,7 @@ class SyntheticWordDataModule(WordDataModule):
         clips_per_word: Mapping[str, int],
         frame_size: int = 96,
         num_frames: int = 29,
-        fps: float = 25.0,
+        fps: float = FPS,
         seed: int = 0,
         generation_workers: int | None = None,
         kind: str = "synthetic_words",
@@ -143,7 +148,7 @@ class SyntheticWordDataModule(WordDataModule):
     ) -> None:
         super().__init__(
             root, num_classes, train_transform, eval_transform,
-            vocabulary=default_vocabulary(num_classes), **kwargs,
+            vocabulary=default_vocabulary(num_classes), num_frames=num_frames, **kwargs,
         )
         self.generation = {
             "clips_per_word": dict(clips_per_word),

@@ -35,9 +35,9 @@ import os
 from functools import cache
 from pathlib import Path
 
+from lipreading.data.clip import FPS
 from lipreading.preprocessing.items import LayoutError, Listing, MouthFramesItem, check_splits
 
-FPS = 25.0
 SPLIT_FILES = {"train": "trn_1000.txt", "val": "val_1000.txt", "test": "tst_1000.txt"}
 IMAGE_FOLDERS = ("images", "lip_images", "lip_images/lip_images")
 

@@ -14,12 +14,14 @@ from collections.abc import Sequence
 
 import torch
 
+from lipreading.models.masks import length_mask
+
 NOISE_KINDS = ("white", "pink", "babble")
 
 
 def valid_samples(lengths: torch.Tensor, num_samples: int) -> torch.Tensor:
     """(B,) lengths -> (B, N) float mask: 1 on a clip's samples, 0 on its padding."""
-    return (torch.arange(num_samples, device=lengths.device)[None, :] < lengths[:, None]).float()
+    return length_mask(lengths, num_samples).float()
 
 
 def white_noise(shape: tuple[int, int], generator: torch.Generator, device: torch.device) -> torch.Tensor:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +12,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
-from lipreading.data.base import ClipDataModule, check_modality, require_audio
+from lipreading.data.base import ClipDataModule, check_modality, reads_audio, require_audio
 from lipreading.data.loaders import rank_and_world_size
 from lipreading.data.sentences import (
     LengthBucketSampler,
@@ -122,7 +123,7 @@ class SentenceDataModule(ClipDataModule):
     @property
     def with_audio(self) -> bool:
         """Whether items carry audio (``modality`` audio or av)."""
-        return self.modality != "video"
+        return reads_audio(self.modality)
 
     def dataloader(self, split: str, shuffle: bool = False) -> DataLoader:
         dataset = self.datasets[split]
@@ -133,7 +134,7 @@ class SentenceDataModule(ClipDataModule):
         )
         return DataLoader(
             dataset, batch_sampler=sampler, num_workers=self.num_workers,
-            persistent_workers=self.num_workers > 0, collate_fn=collate_sentences,
+            persistent_workers=self.num_workers > 0, collate_fn=partial(collate_sentences, pad_id=self.tokenizer.pad_id),
         )
 
     def train_dataloader(self) -> DataLoader:

@@ -26,7 +26,7 @@ from tqdm import tqdm
 
 from lipreading.data.audio import AUDIO_FIELDS, AudioError, check_mismatch_policy, clip_audio
 from lipreading.data.clip import TRAINING_FIELDS, ClipError, SkippedClips, grayscale_video, load_clip
-from lipreading.data.tokenizer import PAD_ID, CharTokenizer
+from lipreading.data.tokenizer import CharTokenizer
 from lipreading.utils.errors import UserError
 
 log = logging.getLogger(__name__)
@@ -180,8 +180,8 @@ class SentenceClipDataset(Dataset):
         return item
 
 
-def collate_sentences(items: list[dict[str, Any] | None]) -> dict[str, Any]:
-    """Pad video (zeros) and tokens (``<pad>``) to the longest in the batch; drop and count bad items.
+def collate_sentences(items: list[dict[str, Any] | None], pad_id: int) -> dict[str, Any]:
+    """Pad video (zeros) and tokens (the units' ``pad_id``) to the longest in the batch; drop and count bad items.
 
     Items' ``audio`` and ``speaker`` (datasets with audio) are left out: the sentence models read video only.
     """
@@ -192,7 +192,7 @@ def collate_sentences(items: list[dict[str, Any] | None]) -> dict[str, Any]:
     token_lengths = torch.tensor([len(item["tokens"]) for item in good])
     height, width = good[0]["video"].shape[1:3]
     video = torch.zeros(len(good), int(lengths.max()), height, width, dtype=torch.uint8)
-    tokens = torch.full((len(good), int(token_lengths.max())), PAD_ID, dtype=torch.long)
+    tokens = torch.full((len(good), int(token_lengths.max())), pad_id, dtype=torch.long)
     for b, item in enumerate(good):
         video[b, : lengths[b]] = item["video"]
         tokens[b, : token_lengths[b]] = item["tokens"]

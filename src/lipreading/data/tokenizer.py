@@ -1,8 +1,11 @@
-"""Character tokenizer for sentence-level lipreading (Chinese characters, or letters).
+"""Sentence units (tokenizers): the character tokenizer for Chinese characters or letters, one interface for all.
 
-Built from the training transcripts, saved as ``tokenizer.json`` next to the checkpoints and
-inside them (``checkpoint["tokenizer"]``), so evaluation and inference need no data.
-Ids 0-3 are the special tokens ``<pad> <bos> <eos> <unk>``; id 0 doubles as the CTC blank
+Every kind of units exposes ``len()``, the special ids ``blank_id``, ``pad_id``, ``bos_id``, ``eos_id``,
+``unk_id`` (the models, decoders, CTC and search take them from here, never from constants of their
+own), ``encode`` / ``decode`` and ``to_dict()``; :func:`units_from_dict` rebuilds any of them from
+its dict (its ``type``). The character tokenizer is built from the training transcripts and saved as
+``tokenizer.json`` next to the checkpoints and in their record, so evaluation and inference need no data.
+Its ids 0-3 are the special tokens ``<pad> <bos> <eos> <unk>``; id 0 doubles as the CTC blank
 (a padded target position is never a CTC label, so the two roles never meet).
 """
 
@@ -15,7 +18,7 @@ import unicodedata
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, Protocol
 
 from lipreading.utils.errors import UserError
 from lipreading.utils.io import atomic_write_json
@@ -25,6 +28,22 @@ SPECIAL_TOKENS = (PAD, BOS, EOS, UNK)
 PAD_ID, BOS_ID, EOS_ID, UNK_ID = range(4)
 PUNCTUATION_MODES = ("remove", "keep")
 UNK_CHAR = "\ufffd"  # how <unk> reads in decoded text: one character, so it costs one edit
+
+
+class Units(Protocol):
+    """What models, decoders, the CTC loss and the search need of a sentence's units."""
+
+    blank_id: int
+    pad_id: int
+    bos_id: int
+    eos_id: int
+    unk_id: int
+
+    def __len__(self) -> int: ...
+    def encode(self, text: str) -> list[int]: ...
+    def decode(self, ids: Iterable[int]) -> str: ...
+    def normalise(self, text: str) -> str: ...
+    def to_dict(self) -> dict[str, Any]: ...
 
 
 class TokenizerError(UserError):
@@ -53,6 +72,8 @@ def normalise_text(text: str, punctuation: str = "remove") -> str:
 
 class CharTokenizer:
     """Characters <-> ids; a character outside the vocabulary becomes ``<unk>``."""
+
+    blank_id, pad_id, bos_id, eos_id, unk_id = PAD_ID, PAD_ID, BOS_ID, EOS_ID, UNK_ID
 
     def __init__(self, characters: Sequence[str], punctuation: str = "remove") -> None:
         normalise_text("", punctuation)  # validates the mode
@@ -124,3 +145,15 @@ class CharTokenizer:
 
     def __repr__(self) -> str:
         return f"CharTokenizer({len(self)} tokens, punctuation={self.punctuation!r})"
+
+
+UNIT_TYPES: dict[str, Callable[[dict[str, Any], str], Units]] = {"char": CharTokenizer.from_dict}
+"""``to_dict()["type"]`` -> the function that rebuilds those units from their dict."""
+
+
+def units_from_dict(data: dict[str, Any], source: str = "units") -> Units:
+    """The units that ``data`` (a ``to_dict()``) describes; :class:`TokenizerError` naming ``source`` otherwise."""
+    kind = data.get("type") if isinstance(data, dict) else None
+    if kind not in UNIT_TYPES:
+        raise TokenizerError(f"{source}: units of type {kind!r} are unknown; known types: {', '.join(UNIT_TYPES)}")
+    return UNIT_TYPES[kind](data, source)

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import torch
 
+from lipreading.models.masks import length_mask
+
 
 def _normalise(video: torch.Tensor, mean: float, std: float) -> torch.Tensor:
     return ((video.float() / 255.0) - mean) / std
@@ -83,7 +85,7 @@ class TrainVideoTransform:
     def _time_mask(self, video: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         batch, frames = video.shape[:2]
         steps = torch.arange(frames, device=video.device)[None, :]
-        valid = (steps < lengths[:, None]).float()
+        valid = length_mask(lengths, frames).float()
         mean_frame = (video * valid[..., None, None]).sum(1) / lengths.clamp(min=1)[:, None, None]
         masked = torch.zeros(batch, frames, dtype=torch.bool, device=video.device)
         for _ in range(self.time_masks):

@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from lipreading.models.classifier import append_boundary, masked_mean
+from lipreading.models.masks import length_mask, zero_padded_frames
 
 
 class AudioVisualWordNet(nn.Module):
@@ -77,12 +78,10 @@ class AudioVisualWordNet(nn.Module):
         streams = []
         if self.video_frontend is not None:
             # Zero the padded frames (and samples below), so padding never changes a clip's result.
-            valid = torch.arange(video.shape[2], device=video.device)[None, :] < lengths[:, None]
-            video = video * valid[:, None, :, None, None].to(video.dtype)
+            video = zero_padded_frames(video, lengths)
             streams.append(self.video_frontend(video))  # (B, C, T, H, W) -> (B, T, Dv)
         if self.audio_frontend is not None:
-            frame_of_sample = torch.arange(audio.shape[1], device=audio.device) // self.audio_frontend.samples_per_frame
-            audio = audio * (frame_of_sample[None, :] < lengths[:, None]).to(audio.dtype)
+            audio = audio * length_mask(lengths * self.audio_frontend.samples_per_frame, audio.shape[1]).to(audio.dtype)
             streams.append(self.audio_frontend(audio, lengths))  # (B, T*640) -> (B, T, Da)
         if self.fusion is not None:
             features, lengths = self.fusion(streams[0], streams[1], lengths)  # -> (B, T, D)

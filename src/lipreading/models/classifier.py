@@ -7,11 +7,12 @@ from typing import Callable
 import torch
 from torch import nn
 
+from lipreading.models.masks import length_mask, zero_padded_frames
+
 
 def masked_mean(x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
     """Mean of ``x`` (B, T, D) over the first ``lengths[b]`` steps of each clip -> (B, D)."""
-    steps = torch.arange(x.shape[1], device=x.device)
-    mask = (steps[None, :] < lengths[:, None]).to(x.dtype)  # (B, T)
+    mask = length_mask(lengths, x.shape[1]).to(x.dtype)  # (B, T)
     return (x * mask[..., None]).sum(1) / lengths.clamp(min=1).to(x.dtype)[:, None]
 
 
@@ -66,8 +67,7 @@ class WordClassifierNet(nn.Module):
     ) -> torch.Tensor:
         # Zero the padded frames, so that a temporal convolution sees at a clip's end exactly
         # the zeros it would see if the clip were alone (padding never changes a result).
-        valid = torch.arange(video.shape[2], device=video.device)[None, :] < lengths[:, None]
-        video = video * valid[:, None, :, None, None].to(video.dtype)
+        video = zero_padded_frames(video, lengths)
         features = self.frontend(video)  # (B, C, T, H, W) -> (B, T, D)
         features = append_boundary(features, boundary, self.use_boundary)  # -> (B, T, D + use_boundary)
         features = self.backend(features, lengths)  # (B, T, D) -> (B, T, D')

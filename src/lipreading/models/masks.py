@@ -13,3 +13,10 @@ def length_mask(lengths: torch.Tensor, steps: int) -> torch.Tensor:
 def padding_mask(lengths: torch.Tensor, steps: int) -> torch.Tensor:
     """(B,) lengths -> (B, T) bool mask, True on padding: the ``key_padding_mask`` of attention."""
     return ~length_mask(lengths, steps)
+
+
+def zero_padded_frames(video: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    """``video`` (B, C, T, H, W) with the frames beyond each clip's length set to zero, so that a
+    temporal convolution sees at a clip's end exactly the zeros it would see if the clip were alone."""
+    valid = length_mask(lengths, video.shape[2])  # (B, T)
+    return video * valid[:, None, :, None, None].to(video.dtype)

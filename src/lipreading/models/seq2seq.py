@@ -4,7 +4,8 @@ The encoder is any frontend (``(B, C, T, H, W) -> (B, T, D)``) followed by any b
 (``(B, T, D), lengths -> (B, T, D')``), kept per frame (not pooled). On top: a linear CTC head
 (Graves et al., 2006; LipNet, Assael et al., 2016), an autoregressive decoder (attention LSTM or
 Transformer, ``models/decoders``), or both (hybrid CTC/attention, Watanabe et al., 2017).
-Token ids follow the tokenizer: 0 ``<pad>`` (also the CTC blank), 1 ``<bos>``, 2 ``<eos>``.
+The special token ids (CTC blank, ``<bos>``, ``<eos>``) are the units' (``lipreading.data.tokenizer``),
+passed in by the build step beside the vocabulary size.
 """
 
 from __future__ import annotations
@@ -15,8 +16,7 @@ import torch
 from torch import nn
 
 from lipreading.models.decoders.search import beam_search, ctc_greedy, greedy_decode
-
-BLANK_ID, BOS_ID, EOS_ID = 0, 1, 2
+from lipreading.models.masks import zero_padded_frames
 
 
 class Seq2SeqNet(nn.Module):
@@ -30,6 +30,10 @@ class Seq2SeqNet(nn.Module):
         decoder: Callable[..., nn.Module] | None = None,
         ctc: bool = True,
         dropout: float = 0.0,
+        *,
+        blank_id: int,
+        bos_id: int,
+        eos_id: int,
     ) -> None:
         super().__init__()
         if decoder is None and not ctc:
@@ -40,12 +44,12 @@ class Seq2SeqNet(nn.Module):
         self.ctc_head = nn.Linear(self.backend.output_dim, vocab_size) if ctc else None
         self.decoder = decoder(input_dim=self.backend.output_dim, vocab_size=vocab_size) if decoder else None
         self.vocab_size = vocab_size
+        self.blank_id, self.bos_id, self.eos_id = blank_id, bos_id, eos_id
 
     def encode(self, video: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """(B, C, T, H, W), lengths -> (B, T, D') per-frame features."""
         # Zero the padded frames so a clip's features never depend on its batch (see classifier.py).
-        valid = torch.arange(video.shape[2], device=video.device)[None, :] < lengths[:, None]
-        video = video * valid[:, None, :, None, None].to(video.dtype)
+        video = zero_padded_frames(video, lengths)
         features = self.frontend(video)  # (B, C, T, H, W) -> (B, T, D)
         return self.dropout(self.backend(features, lengths))  # -> (B, T, D')
 
@@ -81,13 +85,13 @@ class Seq2SeqNet(nn.Module):
         if method == "ctc_greedy" or (method == "greedy" and self.decoder is None):
             if self.ctc_head is None:
                 raise ValueError("ctc_greedy decoding needs a CTC head; this model has none")
-            return ctc_greedy(self.ctc_log_probs(memory), lengths, BLANK_ID)
+            return ctc_greedy(self.ctc_log_probs(memory), lengths, self.blank_id)
         if method == "greedy":
-            return greedy_decode(self.decoder, memory, lengths, BOS_ID, EOS_ID, max_length)
+            return greedy_decode(self.decoder, memory, lengths, self.bos_id, self.eos_id, max_length)
         if method == "beam":
             weight = ctc_weight if self.ctc_head is not None else 0.0
             weight = 1.0 if self.decoder is None else weight
             ctc = self.ctc_log_probs(memory) if weight > 0 else None
-            return beam_search(self.decoder, memory, lengths, BOS_ID, EOS_ID, max_length, beam_size,
-                               length_penalty, ctc, weight, BLANK_ID)
+            return beam_search(self.decoder, memory, lengths, self.bos_id, self.eos_id, max_length, beam_size,
+                               length_penalty, ctc, weight, self.blank_id)
         raise ValueError(f"unknown decoding method {method!r}; valid: greedy, ctc_greedy, beam")

@@ -1,20 +1,29 @@
-"""A run's objects from its config: the task around its network, the trainer with its callbacks and
-loggers, a task restored from a checkpoint, and ``init_from`` initialisation of a network's parts."""
+"""A run's objects from its config: the network and the task around it, the trainer with its callbacks
+and loggers, a task restored from a checkpoint, ``init_from`` initialisation, and the config a
+checkpoint stores."""
 
 from __future__ import annotations
 
+import inspect
 import logging
-from pathlib import Path
 from typing import Any
 
 import hydra
 import pytorch_lightning as pl
-from omegaconf import DictConfig, OmegaConf, open_dict
+from hydra.utils import get_class
+from omegaconf import DictConfig
 from pytorch_lightning.callbacks import Callback
 from pytorch_lightning.loggers import Logger
+from torch import nn
 
-from lipreading.run.checkpoint import checkpoint_tokenizer, load_checkpoint
+from lipreading.data.base import MODALITY_STREAMS
+from lipreading.data.tokenizer import Units
+from lipreading.data.transforms import EvalVideoTransform
+from lipreading.run.checkpoint import Checkpoint, read_checkpoint
+from lipreading.tasks.distillation import DistillationTask
+from lipreading.tasks.word_classification import WordClassificationTask
 from lipreading.utils.errors import CheckpointError, ConfigError
+from lipreading.utils.validation import known_kind
 
 log = logging.getLogger(__name__)
 
@@ -26,33 +35,30 @@ def instantiate_group(group: DictConfig | None) -> list[Any]:
     return [hydra.utils.instantiate(conf) for conf in group.values() if conf and "_target_" in conf]
 
 
-def build_task(cfg: DictConfig, tokenizer: Any | None = None) -> pl.LightningModule:
+def build_network(cfg: DictConfig, units: Units | None = None) -> nn.Module:
+    """The network of ``cfg.model``; a sentence network takes its vocabulary size and special ids from ``units``."""
+    if units is not None:
+        return hydra.utils.instantiate(cfg.model, vocab_size=len(units), blank_id=units.blank_id,
+                                       bos_id=units.bos_id, eos_id=units.eos_id)
+    return hydra.utils.instantiate(cfg.model, **unused_streams(cfg))
+
+
+def build_task(cfg: DictConfig, units: Units | None = None) -> pl.LightningModule:
     """The LightningModule of ``cfg.task`` around the network of ``cfg.model``.
 
-    Sentence models take their vocabulary size from ``tokenizer`` (built from the training
-    transcripts, or read from a checkpoint), which their task receives too.
-
-    ``cfg.distill`` (empty for ``distill=none``) makes it a distillation task: its ``_target_``
-    replaces the task's class and its keys (teacher, alpha, temperature) join the task's.
+    Sentence tasks receive the ``units`` (built from the training transcripts, or read from a
+    checkpoint) that their network's output layer was sized for.
     """
-    cfg = with_student_model(cfg)
-    task_cfg = cfg.task.copy()
-    OmegaConf.set_struct(task_cfg, False)  # the distillation keys are new to the task
-    task_cfg = OmegaConf.merge(task_cfg, cfg.get("distill") or {})
-    with open_dict(task_cfg):
-        task_cfg.pop("born_again", None)  # consumed by with_student_model
-    if tokenizer is not None:
-        net = hydra.utils.instantiate(cfg.model, vocab_size=len(tokenizer))
-        return hydra.utils.instantiate(task_cfg, net=net, tokenizer=tokenizer)
-    net = hydra.utils.instantiate(cfg.model, **unused_streams(cfg))
-    return hydra.utils.instantiate(task_cfg, net=net)
+    net = build_network(cfg, units)
+    if units is not None:
+        return hydra.utils.instantiate(cfg.task, net=net, tokenizer=units)
+    return hydra.utils.instantiate(cfg.task, net=net)
 
 
 # The parts of a model that read each stream: an audio-visual word model (AudioVisualWordNet) has
 # both frontends; a separator (AudioVisualSeparator) always reads the audio, and the video through
 # its video frontend, backend and appearance encoder.
 STREAM_PARTS = {"video": ("video_frontend", "video_backend", "appearance"), "audio": ("audio_frontend",)}
-MODALITY_STREAMS = {"video": ("video",), "audio": ("audio",), "av": ("video", "audio")}
 
 
 def unused_streams(cfg: DictConfig) -> dict[str, None]:
@@ -65,7 +71,33 @@ def unused_streams(cfg: DictConfig) -> dict[str, None]:
     return {part: None for stream, parts in STREAM_PARTS.items() if stream not in used for part in parts if part in model}
 
 
-def load_stream_weights(net: Any, init_from: dict[str, str | None]) -> None:
+def network_state(checkpoint: Checkpoint) -> dict[str, Any]:
+    """The network's weights in a checkpoint (the task's ``net.*`` entries, without the prefix)."""
+    return {k[len("net."):]: v for k, v in checkpoint.state_dict.items() if k.startswith("net.")}
+
+
+def initialise(net: nn.Module, init_from: dict[str, str | None]) -> None:
+    """Initialise ``net`` as ``init_from`` says: ``model`` the whole network, ``audio`` / ``video`` one frontend."""
+    if init_from.get("model"):
+        load_network_weights(net, init_from["model"])
+    load_stream_weights(net, {stream: init_from.get(stream) for stream in ("audio", "video")})
+
+
+def load_network_weights(net: nn.Module, path: str) -> None:
+    """Initialise the whole of ``net`` from any checkpoint (ours or imported) of the same architecture."""
+    checkpoint = read_checkpoint(path)
+    try:
+        net.load_state_dict(network_state(checkpoint))
+    except RuntimeError as e:
+        raise CheckpointError(
+            f"init_from.model={path}: its network ({checkpoint.kind}) does not match this model: "
+            f"{str(e).splitlines()[0]} ... (init_from.model needs the same architecture: give the model= it was "
+            f"trained with; init_from.audio / init_from.video take one frontend of another model)"
+        ) from e
+    log.info("initialised the whole network from %s", path)
+
+
+def load_stream_weights(net: nn.Module, init_from: dict[str, str | None]) -> None:
     """Initialise the audio / video frontend of ``net`` from the frontend of another run's checkpoint.
 
     ``init_from = {"audio": PATH, "video": PATH}`` (either may be None). A video checkpoint may be
@@ -77,7 +109,7 @@ def load_stream_weights(net: Any, init_from: dict[str, str | None]) -> None:
         target = getattr(net, f"{stream}_frontend", None)
         if target is None:
             raise ConfigError(f"init_from.{stream}={path}: the model has no {stream} frontend (modality={net.modality})")
-        state = load_checkpoint(path)["state_dict"]
+        state = read_checkpoint(path).state_dict
         prefixes = [f"net.{stream}_frontend."] + (["net.frontend."] if stream == "video" else [])
         prefix = next((p for p in prefixes if any(k.startswith(p) for k in state)), None)
         if prefix is None:
@@ -92,35 +124,35 @@ def load_stream_weights(net: Any, init_from: dict[str, str | None]) -> None:
         log.info("initialised the %s frontend from %s", stream, path)
 
 
-def teacher_model_config(checkpoint: str | None) -> dict[str, Any]:
-    """The model config stored in a teacher's checkpoint (a born-again student copies it)."""
-    if not checkpoint:
-        raise ConfigError("distill=born_again builds the student from its teacher's config: set "
-                          "distill.teacher.checkpoint=PATH to the .ckpt of a training run")
-    if not Path(checkpoint).is_file():
-        raise ConfigError(f"teacher checkpoint {checkpoint} not found; set distill.teacher.checkpoint to the "
-                          ".ckpt of a training run")
-    return load_checkpoint(checkpoint)["config"]["model"]
+# What a distillation task takes beside its student's (word task's) options: teacher, alpha, temperature, ...
+_STUDENT_OPTIONS = inspect.signature(WordClassificationTask).parameters
+DISTILLATION_OPTIONS = tuple(name for name, p in inspect.signature(DistillationTask).parameters.items()
+                             if name not in _STUDENT_OPTIONS and p.kind is not p.VAR_KEYWORD)
 
 
-def with_student_model(cfg: DictConfig) -> DictConfig:
-    """``cfg``, with the teacher checkpoint's model config as ``model`` under ``distill=born_again``."""
-    if not (cfg.get("distill") or {}).get("born_again"):
-        return cfg
-    cfg = cfg.copy()
-    cfg.model = teacher_model_config(cfg.distill.teacher.checkpoint)
-    return cfg
+def is_distillation(task_cfg: DictConfig | dict[str, Any]) -> bool:
+    """True when the task config is a distillation task (``task=distillation`` and its variants)."""
+    return issubclass(get_class(task_cfg["_target_"]), DistillationTask)
 
 
-def checkpoint_config(config: dict[str, Any]) -> dict[str, Any]:
+def student_task_config(task_cfg: dict[str, Any]) -> dict[str, Any]:
+    """The plain word task of a distillation task config: its student's options, without the teacher."""
+    student = {k: v for k, v in task_cfg.items() if k not in DISTILLATION_OPTIONS}
+    student["_target_"] = f"{WordClassificationTask.__module__}.{WordClassificationTask.__qualname__}"
+    return student
+
+
+def stored_config(config: dict[str, Any]) -> dict[str, Any]:
     """The config stored in checkpoints: a distilled student is stored as a plain run of its task.
 
-    So ``eval.py``, :func:`restore_task` and a next born-again generation rebuild it without
-    its teacher (no chain of teachers to load); ``distilled_from`` keeps the distillation settings.
+    So ``eval.py``, :func:`restore_task` and a next generation rebuild it without its teacher (no
+    chain of teachers to load); ``distilled_from`` keeps the distillation settings.
     """
-    if not config.get("distill"):
+    task = config["task"]
+    if not is_distillation(task):
         return config
-    return {**config, "distill": {}, "distilled_from": config["distill"]}
+    return {**config, "task": student_task_config(task),
+            "distilled_from": {k: v for k, v in task.items() if k in DISTILLATION_OPTIONS}}
 
 
 def build_trainer(cfg: DictConfig, extra_callbacks: list[Callback] = ()) -> pl.Trainer:
@@ -129,15 +161,32 @@ def build_trainer(cfg: DictConfig, extra_callbacks: list[Callback] = ()) -> pl.T
     return hydra.utils.instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
 
 
-def restore_task(checkpoint: dict[str, Any], path: str | Path) -> tuple[pl.LightningModule, DictConfig]:
-    """Rebuild the task from the checkpoint's own config and load its weights."""
-    config = OmegaConf.create(checkpoint["config"])
-    task = build_task(config, checkpoint_tokenizer(checkpoint))
+def restore_task(checkpoint: Checkpoint) -> tuple[pl.LightningModule, DictConfig]:
+    """Rebuild the task from the checkpoint's own config and record, and load its weights."""
+    config = checkpoint.training_config()
+    task = build_task(config, checkpoint.units())
     try:
-        task.load_state_dict(checkpoint["state_dict"])
+        task.load_state_dict(checkpoint.state_dict)
     except RuntimeError as e:
         raise CheckpointError(
-            f"checkpoint {path} does not match the model built from its config: {str(e).splitlines()[0]} "
+            f"checkpoint {checkpoint.path} does not match the model built from its config: {str(e).splitlines()[0]} "
             f"(was it edited, or written by another version of the model code?)"
         ) from e
     return task.eval(), config
+
+
+def input_transform(checkpoint: Checkpoint) -> EvalVideoTransform:
+    """The evaluation transform of a checkpoint's video input (centre crop, pixel normalisation)."""
+    spec = checkpoint.input
+    return EvalVideoTransform(spec["crop_size"], spec["mean"], spec["std"])
+
+
+def check_task_kind(cfg: DictConfig, checkpoint: Checkpoint) -> None:
+    """Raise :class:`ConfigError` when ``cfg.task`` (optional in eval/infer: ``task=separation``) names
+    another kind than the checkpoint's."""
+    if not cfg.get("task"):
+        return
+    expected = known_kind(cfg)
+    if expected is not None and expected != checkpoint.kind:
+        raise ConfigError(f"task= names a {expected} task but {checkpoint.path} is a {checkpoint.kind} checkpoint; "
+                          f"drop task= or pass a {expected} checkpoint")

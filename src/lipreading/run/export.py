@@ -6,15 +6,11 @@ from pathlib import Path
 
 from omegaconf import DictConfig
 
-from lipreading.run.checkpoint import load_checkpoint
-from lipreading.run.word_export import export_words
-from lipreading.utils.errors import ConfigError
+from lipreading.run.checkpoint import read_checkpoint
+from lipreading.run.kinds import kind_of
 
 
 def export(cfg: DictConfig) -> Path:
-    """Export ``cfg.ckpt`` as ``cfg.format`` (see :func:`lipreading.run.word_export.export_words`)."""
-    checkpoint = load_checkpoint(cfg.ckpt)
-    if "tokenizer" in checkpoint:
-        raise ConfigError(f"{cfg.ckpt} is a sentence checkpoint; export.py exports word classifiers "
-                          "(a sentence model's decoding search is Python code, not one graph)")
-    return export_words(cfg, checkpoint)
+    """Export ``cfg.ckpt`` as its kind does (word classifiers: :func:`lipreading.run.word_export.export_words`)."""
+    checkpoint = read_checkpoint(cfg.ckpt)
+    return kind_of(checkpoint).export(cfg, checkpoint)

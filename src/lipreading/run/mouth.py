@@ -1,4 +1,10 @@
-"""The mouth-region clip that infer.py reads from a video, at the frame size a checkpoint was trained on."""
+"""The mouth-region clip that infer.py reads from a video, at the frame size a checkpoint was trained on, and
+as the checkpoint's model reads it.
+
+The video goes through the same preprocessing as the datasets (:func:`preprocess_video`: face
+landmarks, alignment, mouth crop). ``cropped=true`` takes a video that already shows only the
+mouth (it is resized, no face tracking); a ``.npz`` clip is read as it is.
+"""
 
 from __future__ import annotations
 
@@ -7,10 +13,14 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import torch
+from omegaconf import DictConfig, OmegaConf
 
-from lipreading.data.clip import Clip, load_clip
+from lipreading.data.clip import Clip, load_clip, save_clip
 from lipreading.preprocessing import PreprocessConfig, preprocess_video
 from lipreading.preprocessing.video import read_video
+from lipreading.run.build import input_transform
+from lipreading.run.checkpoint import Checkpoint
 
 log = logging.getLogger(__name__)
 
@@ -33,3 +43,32 @@ def mouth_clip(video: str | Path, frame_size: int, cropped: bool, roi: Preproces
     if video_array.shape[1:] != (frame_size, frame_size):
         video_array = np.stack([cv2.resize(f, (frame_size, frame_size), interpolation=cv2.INTER_AREA) for f in video_array])
     return Clip(video=video_array, fps=clip.fps, label=clip.label)
+
+
+def read_mouth(cfg: DictConfig, checkpoint: Checkpoint) -> Clip:
+    """The mouth clip of ``cfg.video`` at the frame size of the checkpoint's training clips (its record's
+    ``input.frame_size``; ``roi.crop_size`` for clips that preprocess.py made)."""
+    frame_size = checkpoint.input["frame_size"] or cfg.roi.crop_size
+    roi = PreprocessConfig(**OmegaConf.to_container(cfg.roi, resolve=True))
+    preview = Path(cfg.paths.output_dir) / "preview.jpg" if cfg.get("save_roi") else None  # faces, lips, crop
+    return mouth_clip(cfg.video, int(frame_size), bool(cfg.cropped), roi, preview)
+
+
+def model_inputs(clip: Clip, checkpoint: Checkpoint) -> tuple[torch.Tensor, torch.Tensor]:
+    """The clip as the checkpoint's model reads it: ``(1, C, T, h, w)`` after its eval transform, and its length."""
+    video = torch.from_numpy(clip.video)[None]  # (1, T, H, W) uint8
+    lengths = torch.tensor([clip.num_frames])
+    return input_transform(checkpoint)(video, lengths), lengths
+
+
+def write_roi(clip: Clip, output_dir: Path) -> list[Path]:
+    """The mouth crop as a clip file and as an MP4 (for a look), in ``output_dir``."""
+    output_dir.mkdir(parents=True, exist_ok=True)
+    npz, mp4 = output_dir / "mouth_roi.npz", output_dir / "mouth_roi.mp4"
+    save_clip(npz, clip)
+    size = clip.video.shape[2], clip.video.shape[1]
+    writer = cv2.VideoWriter(str(mp4), cv2.VideoWriter_fourcc(*"mp4v"), clip.fps, size)
+    for frame in clip.video:
+        writer.write(cv2.cvtColor(frame, cv2.COLOR_GRAY2BGR))
+    writer.release()
+    return [npz, mp4]

@@ -22,7 +22,7 @@ from torch.utils.data import DataLoader
 from lipreading.data.noise import NOISE_KINDS, AudioNoise, CleanAudio
 from lipreading.data.word_clips import collate_clips
 from lipreading.run.build import restore_task
-from lipreading.run.checkpoint import load_checkpoint
+from lipreading.run.checkpoint import read_checkpoint
 from lipreading.utils.io import atomic_write_text
 
 log = logging.getLogger(__name__)
@@ -61,7 +61,7 @@ def accuracy_against_snr(
         raise ValueError(f"unknown noise {noise!r}; valid: {', '.join(NOISE_KINDS)}")
     table: dict[str, dict[str, float]] = {}
     for name, path in checkpoints.items():
-        task, config = restore_task(load_checkpoint(path), path)
+        task, config = restore_task(read_checkpoint(path))
         datamodule = hydra.utils.instantiate(config.data)
         datamodule.prepare_data()
         datamodule.setup_split(split)

@@ -1,4 +1,4 @@
-"""Sentence checkpoints: evaluation on a split (CER, WER, per-utterance predictions)."""
+"""Sentence checkpoints: evaluation on a split (CER, WER, per-utterance predictions) and the sentence of one video."""
 
 from __future__ import annotations
 
@@ -9,11 +9,16 @@ from pathlib import Path
 from typing import Any
 
 import hydra
+import torch
 from omegaconf import DictConfig, OmegaConf
 from torchmetrics.functional.text import char_error_rate, word_error_rate
 
 from lipreading.reports.sentences import write_worst_utterances
 from lipreading.run.build import restore_task
+from lipreading.run.checkpoint import Checkpoint
+from lipreading.run.mouth import model_inputs, read_mouth
+from lipreading.run.transcript import Transcript, write_transcript
+from lipreading.utils.errors import ConfigError
 from lipreading.utils.io import atomic_write_json, atomic_write_text
 
 log = logging.getLogger(__name__)
@@ -38,11 +43,19 @@ def sentence_predictions(outputs: list[dict[str, Any]]) -> tuple[dict[str, float
     return metrics, out.getvalue()
 
 
-def evaluate_sentences(cfg: DictConfig, checkpoint: dict[str, Any]) -> dict[str, float]:
-    """Corpus CER/WER of a sentence checkpoint on ``cfg.split`` (``decoding`` overrides the checkpoint's decoding)."""
-    task, train_cfg = restore_task(checkpoint, cfg.ckpt)
+def decoding_overrides(cfg: DictConfig) -> dict[str, Any]:
+    """The ``decoding.*`` settings given on the command line (null keeps the checkpoint's)."""
     overrides = OmegaConf.to_container(cfg.get("decoding") or OmegaConf.create({}), resolve=True)
-    task.decoding.update({k: v for k, v in overrides.items() if v is not None})
+    return {k: v for k, v in overrides.items() if v is not None}
+
+
+def evaluate_sentences(cfg: DictConfig, checkpoint: Checkpoint) -> dict[str, float]:
+    """Corpus CER/WER of a sentence checkpoint on ``cfg.split`` (``decoding`` overrides the checkpoint's decoding)."""
+    for option in ("tta", "save_log_probs"):
+        if cfg.get(option):
+            raise ConfigError(f"{option}={cfg.get(option)} applies to word checkpoints; {cfg.ckpt} is a sentence checkpoint")
+    task, train_cfg = restore_task(checkpoint)
+    task.decoding.update(decoding_overrides(cfg))
     datamodule = hydra.utils.instantiate(OmegaConf.merge(train_cfg.data, cfg.get("data") or {}))
     datamodule.tokenizer = task.tokenizer
     datamodule.predict_split = cfg.split
@@ -57,3 +70,21 @@ def evaluate_sentences(cfg: DictConfig, checkpoint: dict[str, Any]) -> dict[str,
     write_worst_utterances(output_dir, table)
     log.info("%s: %s (written to %s)", cfg.ckpt, metrics, output_dir)
     return metrics
+
+
+def infer_sentences(cfg: DictConfig, checkpoint: Checkpoint) -> Transcript:
+    """The decoded sentence of ``cfg.video`` (and its CER against ``ground_truth`` when given)."""
+    task, _ = restore_task(checkpoint)
+    clip = read_mouth(cfg, checkpoint)
+    inputs, lengths = model_inputs(clip, checkpoint)
+    with torch.no_grad():
+        result = Transcript(text=task.transcribe(inputs, lengths, **decoding_overrides(cfg))[0])
+    if cfg.get("ground_truth") is not None:
+        result.cer = float(char_error_rate(result.text, task.tokenizer.normalise(str(cfg.ground_truth))))
+    return write_transcript(cfg, clip, result)
+
+
+def refuse_export(cfg: DictConfig, checkpoint: Checkpoint) -> None:
+    """export.py exports word classifiers only, for now."""
+    raise ConfigError(f"{checkpoint.path} is a sentence checkpoint; export.py exports word classifiers "
+                      "(a sentence model's decoding search is Python code, not one graph)")

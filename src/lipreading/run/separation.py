@@ -31,13 +31,13 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from lipreading.data.audio import align_audio, clip_audio, read_audio_track, write_wav
-from lipreading.data.clip import load_clip
-from lipreading.preprocessing import PreprocessConfig
+from lipreading.data.clip import Clip, load_clip
 from lipreading.reports.separation import (
     by_level, mixture_metrics, pesq_available, plot_spectrograms, summarise, write_example,
 )
 from lipreading.run.build import restore_task
-from lipreading.run.mouth import mouth_clip
+from lipreading.run.checkpoint import Checkpoint
+from lipreading.run.mouth import model_inputs, read_mouth
 from lipreading.utils.errors import ConfigError
 from lipreading.utils.io import atomic_write_json, atomic_write_text
 
@@ -52,13 +52,12 @@ def _metrics_of(job: tuple[np.ndarray, np.ndarray, np.ndarray, bool]) -> dict[st
     return mixture_metrics(*job)
 
 
-def mixtures_of(outputs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def mixtures_of(outputs: list[dict[str, Any]], samples_per_frame: int) -> list[dict[str, Any]]:
     """One record per mixture from the predict outputs, its signals cut to its valid samples."""
     records = []
     for batch in outputs:
-        per_frame = batch["mixture"].shape[1] // int(batch["lengths"].max())
         for b in range(len(batch["lengths"])):
-            length = int(batch["lengths"][b]) * per_frame
+            length = int(batch["lengths"][b]) * samples_per_frame
             records.append({
                 "target": batch["path"][b],
                 "interferers": list(batch["interferers"][b]),
@@ -93,9 +92,12 @@ def mixtures_csv(records: list[dict[str, Any]], rows: list[dict[str, float]]) ->
     return out.getvalue()
 
 
-def evaluate_separation(cfg: DictConfig, checkpoint: dict[str, Any]) -> dict[str, float]:
+def evaluate_separation(cfg: DictConfig, checkpoint: Checkpoint) -> dict[str, float]:
     """Separate ``eval.num_mixtures`` fixed mixtures of ``cfg.split`` and measure them (see the module doc)."""
-    task, train_cfg = restore_task(checkpoint, cfg.ckpt)
+    for option in ("tta", "save_log_probs"):
+        if cfg.get(option):
+            raise ConfigError(f"{option}={cfg.get(option)} applies to word checkpoints; {cfg.ckpt} is a separation checkpoint")
+    task, train_cfg = restore_task(checkpoint)
     options = cfg.get("eval") or {}
     datamodule = hydra.utils.instantiate(OmegaConf.merge(train_cfg.data, cfg.get("data") or {}))
     if options.get("num_mixtures"):
@@ -105,7 +107,7 @@ def evaluate_separation(cfg: DictConfig, checkpoint: dict[str, Any]) -> dict[str
     datamodule.predict_split = cfg.split
     datamodule.prepare_data()
     trainer = hydra.utils.instantiate(cfg.trainer)
-    records = mixtures_of(trainer.predict(task, datamodule=datamodule))
+    records = mixtures_of(trainer.predict(task, datamodule=datamodule), checkpoint.input["samples_per_frame"])
     if not records:
         raise ConfigError(f"no mixture of the {cfg.split} split could be made (all clips unreadable?)")
     choice = options.get("pesq", "auto")
@@ -120,7 +122,7 @@ def evaluate_separation(cfg: DictConfig, checkpoint: dict[str, Any]) -> dict[str
     summary = {f"{cfg.split}/{k}": v for k, v in summarise(rows).items()}
     levels = by_level([{**row, "level_db": record["level_db"]} for record, row in zip(records, rows)])
     atomic_write_json(output_dir / "metrics.json", {
-        "checkpoint": str(cfg.ckpt), "modality": train_cfg.get("modality"), "pesq": with_pesq, **summary,
+        "checkpoint": str(cfg.ckpt), "modality": checkpoint.input["modality"], "pesq": with_pesq, **summary,
         "by_level": levels,
         "note": "audio-only models: the output that best matches the target (PIT assignment) is scored",
     })
@@ -152,28 +154,26 @@ def recording_audio(video: str | Path, num_frames: int, fps: float) -> np.ndarra
     return align_audio(audio, int(rate), num_frames, fps, str(path), policy="trim")
 
 
-def separate_clip(task: Any, train_cfg: DictConfig, mouth: np.ndarray, audio: np.ndarray) -> np.ndarray:
-    """The separator's estimates (S, N) of the mixture ``audio`` (N,) given the mouth frames (T, H, W)."""
-    transform = hydra.utils.instantiate(train_cfg.data.clips.eval_transform)
-    lengths = torch.tensor([mouth.shape[0]])
-    video = transform(torch.from_numpy(mouth)[None], lengths)  # (1, T, H, W) uint8 -> (1, 1, T, h, w)
+def separate_clip(task: Any, checkpoint: Checkpoint, mouth: Clip, audio: np.ndarray) -> np.ndarray:
+    """The separator's estimates (S, N) of the mixture ``audio`` (N,) given the mouth clip (T, H, W)."""
+    video, lengths = model_inputs(mouth, checkpoint)  # (1, T, H, W) uint8 -> (1, 1, T, h, w)
     with torch.no_grad():
-        estimates = task(torch.from_numpy(audio)[None], lengths, video if task.net.modality == "av" else None)
+        estimates = task(torch.from_numpy(audio)[None], lengths, video if checkpoint.input["modality"] == "av" else None)
     return estimates[0].numpy()
 
 
-def separate(cfg: DictConfig, task: Any, train_cfg: DictConfig) -> dict[str, Any]:
-    """Separate ``cfg.video`` with the restored separation ``task``; write the WAVs (see module doc)."""
-    frame_size = int(OmegaConf.select(train_cfg, "data.clips.frame_size", default=None) or cfg.roi.crop_size)
-    roi = PreprocessConfig(**OmegaConf.to_container(cfg.roi, resolve=True))
-    clip = mouth_clip(cfg.video, frame_size, bool(cfg.cropped), roi)
+def infer_separation(cfg: DictConfig, checkpoint: Checkpoint) -> dict[str, Any]:
+    """Separate the speaker ``cfg.video`` shows with a separation checkpoint; write the WAVs (see module doc)."""
+    task, _ = restore_task(checkpoint)
+    modality = checkpoint.input["modality"]
+    clip = read_mouth(cfg, checkpoint)
     mixture = recording_audio(cfg.video, clip.num_frames, clip.fps)
-    estimates = separate_clip(task, train_cfg, clip.video, mixture)
+    estimates = separate_clip(task, checkpoint, clip, mixture)
     output_dir = Path(cfg.paths.output_dir)
     peak = max(float(np.abs(mixture).max()), float(np.abs(estimates).max()), 1e-6)
     scale = min(1.0, 0.99 / peak)  # the input's level, unless that would clip
     files = {"mixture": write_wav(output_dir / "mixture.wav", mixture * scale)}
-    if task.net.modality == "av":
+    if modality == "av":
         files["separated"] = write_wav(output_dir / "separated.wav", estimates[0] * scale)
         files["residual"] = write_wav(output_dir / "residual.wav", (mixture - estimates[0]) * scale)
         panels = {"mixture": mixture, "separated (target)": estimates[0]}
@@ -182,9 +182,14 @@ def separate(cfg: DictConfig, task: Any, train_cfg: DictConfig) -> dict[str, Any
             files[f"speaker{i}"] = write_wav(output_dir / f"speaker{i}.wav", estimate * scale)
         panels = {"mixture": mixture, **{f"speaker {i}": e for i, e in enumerate(estimates, 1)}}
     files["spectrograms"] = plot_spectrograms(panels, output_dir / "spectrograms.png", Path(cfg.video).name)
-    summary = {"video": str(cfg.video), "checkpoint": str(cfg.ckpt), "modality": task.net.modality,
-               "frames": clip.num_frames, "seconds": len(mixture) / 16000, "files": {k: str(v) for k, v in files.items()}}
+    summary = {"video": str(cfg.video), "checkpoint": str(cfg.ckpt), "modality": modality,
+               "frames": clip.num_frames, "seconds": len(mixture) / checkpoint.input["audio_rate"], "files": {k: str(v) for k, v in files.items()}}
     atomic_write_json(output_dir / "separation.json", summary)
     for name, path in files.items():
         print(f"{name:>12s}  {path}")
     return summary
+
+
+def refuse_export(cfg: DictConfig, checkpoint: Checkpoint) -> None:
+    """export.py exports word classifiers only."""
+    raise ConfigError(f"{checkpoint.path} is a separation checkpoint; export.py exports word classifiers")

@@ -12,8 +12,10 @@ import pytorch_lightning as pl
 from omegaconf import DictConfig, OmegaConf
 
 from lipreading.callbacks.exact_resume import ExactResume
-from lipreading.callbacks.run_metadata import RunMetadata
-from lipreading.run.build import build_task, build_trainer, checkpoint_config, load_stream_weights, with_student_model
+from lipreading.run.build import build_task, build_trainer, initialise, stored_config
+from lipreading.run.checkpoint import read_checkpoint, training_record
+from lipreading.run.metadata import RunMetadata, environment
+from lipreading.utils.errors import ConfigError
 from lipreading.utils.io import atomic_write_json
 from lipreading.utils.resume import resolve_ckpt_path
 from lipreading.utils.validation import validate_training_config
@@ -33,23 +35,35 @@ def objective(metrics: dict[str, Any], cfg: DictConfig) -> float | None:
     return None if value is None else float(value)
 
 
+def check_resumable(ckpt_path: str) -> None:
+    """``ckpt_path=`` continues one of our own runs; an imported checkpoint (no optimizer state) is refused."""
+    origin = read_checkpoint(ckpt_path).record["origin"]["by"]
+    if origin != "train.py":
+        raise ConfigError(f"ckpt_path={ckpt_path} was written by {origin}, not by a training run, so there is no "
+                          f"run to resume; start from its weights with init_from.model={ckpt_path}")
+
+
 def train(cfg: DictConfig) -> dict[str, float]:
     """Train (and test) as ``cfg`` says; return the final metrics, also saved as metrics.json."""
     validate_training_config(cfg)
     pl.seed_everything(cfg.seed, workers=True)
     output_dir = Path(cfg.paths.output_dir)
-    cfg = with_student_model(cfg)
-    config = checkpoint_config(OmegaConf.to_container(cfg, resolve=True))
+    config = stored_config(OmegaConf.to_container(cfg, resolve=True))
     ckpt_path = resolve_ckpt_path(
         cfg.get("resume"), cfg.get("ckpt_path"), output_dir, output_dir.parent
     )
+    if cfg.get("ckpt_path"):
+        check_resumable(cfg.ckpt_path)
+    run_environment = environment()
+    record = training_record(cfg, run_environment["git_commit"])
+    metadata = RunMetadata(config, record, str(output_dir), run_environment)
     datamodule = hydra.utils.instantiate(cfg.data)
-    # Sentence data: the tokenizer is built from the training transcripts (after generation).
-    tokenizer = datamodule.tokenizer if hasattr(datamodule, "tokenizer") else None
-    task = build_task(cfg, tokenizer)
-    if ckpt_path is None and any((cfg.get("init_from") or {}).values()):
-        load_stream_weights(task.net, OmegaConf.to_container(cfg.init_from, resolve=True))
-    trainer = build_trainer(cfg, [RunMetadata(config, str(output_dir)), ExactResume()])
+    # Sentence data: the units (tokenizer) are built from the training transcripts (after generation).
+    units = datamodule.tokenizer if record["kind"] == "sentence" else None
+    task = build_task(cfg, units)
+    if ckpt_path is None:
+        initialise(task.net, OmegaConf.to_container(cfg.get("init_from") or OmegaConf.create({}), resolve=True))
+    trainer = build_trainer(cfg, [metadata, ExactResume()])
     log.info("model: %s parameters", f"{sum(p.numel() for p in task.parameters()):,}")
 
     start = time.perf_counter()

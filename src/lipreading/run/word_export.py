@@ -6,7 +6,8 @@ inputs of the training data: ``video`` float ``(B, C, T, H, W)`` after the eval 
 crop, normalisation), ``lengths`` int64 ``(B,)`` (and ``boundary`` ``(B, T)`` for boundary models);
 the output is ``logits`` ``(B, num_classes)``. The export is checked at another time length than
 its example: the exported model must give PyTorch's logits within ``tolerance``.
-A ``<output>.json`` beside the file records the vocabulary and the preprocessing it expects.
+A ``<output>.json`` beside the file records the vocabulary and the preprocessing it expects (from the
+checkpoint's record: crop size, pixel normalisation, frame rate).
 """
 
 from __future__ import annotations
@@ -19,11 +20,13 @@ from typing import Any
 
 import numpy as np
 import torch
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 from torch import nn
 
 from lipreading.run.build import restore_task
+from lipreading.run.checkpoint import Checkpoint
 from lipreading.models.inference import optimize_for_inference
+from lipreading.models.masks import length_mask
 from lipreading.utils.errors import ConfigError
 from lipreading.utils.io import atomic_write_json
 
@@ -42,7 +45,7 @@ def example_inputs(
     lengths[-1] = max(1, frames - frames // 4)
     if not use_boundary:
         return video, lengths
-    boundary = (torch.arange(frames)[None, :] < lengths[:, None]).float()  # (B, T)
+    boundary = length_mask(lengths, frames).float()  # (B, T)
     return video, lengths, boundary
 
 
@@ -104,17 +107,22 @@ def max_difference(path: Path, file_format: str, net: nn.Module, inputs: tuple[t
     return float((run_exported(path, file_format, inputs) - expected).abs().max())
 
 
-def export_words(cfg: DictConfig, checkpoint: dict[str, Any]) -> Path:
+def export_words(cfg: DictConfig, checkpoint: Checkpoint) -> Path:
     """Export the word checkpoint ``cfg.ckpt`` as ``cfg.format``; verify at another time length; write the JSON sidecar."""
     if cfg.format not in SUFFIXES:
         raise ConfigError(f"unknown export format={cfg.format!r}; valid formats: {', '.join(SUFFIXES)}")
-    task, train_cfg = restore_task(checkpoint, cfg.ckpt)
+    spec = checkpoint.input
+    if spec["modality"] != "video":
+        raise ConfigError(f"{checkpoint.path} reads {spec['modality']} (modality={spec['modality']}); export.py exports "
+                          "video-only word classifiers")
+    frames = cfg.example_frames or spec["num_frames"]
+    if not frames:
+        raise ConfigError(f"{checkpoint.path} reads clips of any length: give the tracing example's length, "
+                          "export.py ckpt=... example_frames=N (e.g. 29)")
+    frames = int(frames)
+    task, _ = restore_task(checkpoint)
     net = optimize_for_inference(task.net) if cfg.optimize else task.net.eval()
-    data = train_cfg.data
-    channels = int(OmegaConf.select(train_cfg, "model.frontend.in_channels", default=1))
-    size = int(data.eval_transform.crop_size)
-    frames = int(cfg.example_frames or OmegaConf.select(data, "num_frames", default=29))
-    use_boundary = bool(getattr(task.net, "use_boundary", False))
+    channels, size, use_boundary = spec["channels"], spec["crop_size"], spec["use_boundary"]
     output = Path(cfg.output or Path(cfg.paths.output_dir) / f"model{SUFFIXES[cfg.format]}")
 
     start = time.perf_counter()
@@ -133,7 +141,7 @@ def export_words(cfg: DictConfig, checkpoint: dict[str, Any]) -> Path:
             f"frames (tolerance {cfg.tolerance}); the model has an operation the {cfg.format} export does not "
             "keep dynamic in time"
         )
-    vocabulary = checkpoint.get("vocabulary")
+    vocabulary = checkpoint.vocabulary
     atomic_write_json(output.with_name(output.name + ".json"), {
         "checkpoint": str(cfg.ckpt),
         "format": cfg.format,
@@ -144,10 +152,10 @@ def export_words(cfg: DictConfig, checkpoint: dict[str, Any]) -> Path:
             **({"boundary": "float32 (batch, time): 1 inside the target word"} if use_boundary else {}),
         },
         "output": "logits float32 (batch, num_classes); class i is vocabulary[i]",
-        "mean": float(data.eval_transform.mean),
-        "std": float(data.eval_transform.std),
+        "mean": spec["mean"],
+        "std": spec["std"],
         "crop_size": size,
-        "fps": float(OmegaConf.select(data, "fps", default=25.0)),
+        "fps": spec["fps"],
         "example_frames": frames,
         "checked_at_frames": check_frames,
         "max_abs_difference": difference,

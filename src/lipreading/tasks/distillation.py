@@ -1,4 +1,4 @@
-"""Knowledge distillation from a frozen teacher into a word classifier (and born-again generations).
+"""Knowledge distillation from a frozen teacher into a word classifier (``task=distillation``; born-again generations).
 
 Ma, Martinez, Petridis and Pantic, "Towards practical lipreading with distilled and efficient
 models", ICASSP 2021: self-distillation over generations reaches 88.5% on LRW, and ShuffleNetV2 +
@@ -23,11 +23,14 @@ from lipreading.tasks.teachers import CachedTeacher, FrozenTeacher, check_vocabu
 from lipreading.utils.errors import ConfigError
 
 
-class DistillationModule(WordClassificationTask):
-    """The word task whose training loss adds ``alpha`` times the KD loss towards a frozen teacher.
+class DistillationTask(WordClassificationTask):
+    """The student's word task, whose training loss adds ``alpha`` times the KD loss towards a frozen teacher.
 
-    Everything else (metrics, mixup, optimiser, schedule, evaluation) is the word task's, and the
-    checkpoints hold the student alone, so ``eval.py`` and a next generation read them as plain runs.
+    It takes the word task's options (its config, ``conf/task/distillation.yaml``, extends
+    ``word_classification.yaml``, so a recipe's task settings serve the student alone and distilled)
+    plus ``teacher``, ``alpha``, ``temperature`` and ``cache_teacher_logits``. Everything else (metrics,
+    mixup, optimiser, schedule, evaluation) is the word task's, and the checkpoints hold the student
+    alone, stored as a run of the word task, so ``eval.py`` and a next generation read them as plain runs.
     With ``alpha=0`` the optimised loss is exactly the word task's. Under mixup the KD term mixes
     the teacher's targets for both clips of a pair, as the cross-entropy mixes their labels.
     ``cache_teacher_logits`` replays the teacher's logits from disk
@@ -53,7 +56,7 @@ class DistillationModule(WordClassificationTask):
             raise ConfigError(f"teacher {teacher.source} has {teacher.num_classes} classes but the student has "
                               f"{net.num_classes}; distil on the teacher's vocabulary (data.num_classes)")
         if alpha < 0 or temperature <= 0:
-            raise ConfigError(f"distill.alpha must be >= 0 and distill.temperature > 0 (got {alpha}, {temperature})")
+            raise ConfigError(f"task.alpha must be >= 0 and task.temperature > 0 (got {alpha}, {temperature})")
         # A plain attribute, not a submodule: see lipreading.tasks.teachers.
         self.teacher: FrozenTeacher | CachedTeacher = teacher
         self.alpha, self.temperature = alpha, temperature

@@ -10,21 +10,21 @@ import torch.nn.functional as F
 from torch import nn
 from torchmetrics.text import CharErrorRate, WordErrorRate
 
-from lipreading.data.tokenizer import BOS_ID, EOS_ID, PAD_ID, CharTokenizer
+from lipreading.data.tokenizer import Units
 from lipreading.tasks.guards import NonFiniteGuard
 from lipreading.tasks.optim import OptimizerFactory, SchedulerFactory, configure_optimizers
 
 DECODING_METHODS = ("greedy", "ctc_greedy", "beam")
 
 
-def decoder_io(tokens: torch.Tensor, token_lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def decoder_io(tokens: torch.Tensor, token_lengths: torch.Tensor, units: Units) -> tuple[torch.Tensor, torch.Tensor]:
     """(B, L) padded tokens -> decoder input ``<bos> y1..yL`` and target ``y1..yL <eos>``, (B, L+1) each."""
     batch = tokens.shape[0]
-    bos = torch.full((batch, 1), BOS_ID, dtype=tokens.dtype, device=tokens.device)
-    pad = torch.full((batch, 1), PAD_ID, dtype=tokens.dtype, device=tokens.device)
+    bos = torch.full((batch, 1), units.bos_id, dtype=tokens.dtype, device=tokens.device)
+    pad = torch.full((batch, 1), units.pad_id, dtype=tokens.dtype, device=tokens.device)
     decoder_input = torch.cat([bos, tokens], dim=1)
     target = torch.cat([tokens, pad], dim=1)
-    target[torch.arange(batch, device=tokens.device), token_lengths] = EOS_ID
+    target[torch.arange(batch, device=tokens.device), token_lengths] = units.eos_id
     return decoder_input, target
 
 
@@ -44,7 +44,7 @@ class Seq2SeqTask(pl.LightningModule):
     def __init__(
         self,
         net: nn.Module,
-        tokenizer: CharTokenizer,
+        tokenizer: Units,
         optimizer: OptimizerFactory,
         scheduler: SchedulerFactory | None = None,
         ctc_weight: float = 0.3,
@@ -57,6 +57,11 @@ class Seq2SeqTask(pl.LightningModule):
         self.nonfinite = NonFiniteGuard(max_nonfinite_steps)
         if len(tokenizer) != net.vocab_size:
             raise ValueError(f"the tokenizer has {len(tokenizer)} tokens but the network predicts {net.vocab_size}")
+        ids = {"blank": (tokenizer.blank_id, net.blank_id), "bos": (tokenizer.bos_id, net.bos_id),
+               "eos": (tokenizer.eos_id, net.eos_id)}
+        if any(ours != its for ours, its in ids.values()):
+            raise ValueError(f"the network's special ids {({k: v[1] for k, v in ids.items()})} are not the "
+                             f"tokenizer's {({k: v[0] for k, v in ids.items()})}")
         self.net = net
         self.tokenizer = tokenizer
         self.optimizer_factory, self.scheduler_factory = optimizer, scheduler
@@ -86,25 +91,25 @@ class Seq2SeqTask(pl.LightningModule):
     def _losses(self, batch: dict[str, Any], ratio: float) -> dict[str, torch.Tensor]:
         video, lengths = batch["video"], batch["lengths"]
         tokens, token_lengths = batch["tokens"], batch["token_lengths"]
-        decoder_input, target = decoder_io(tokens, token_lengths)
+        decoder_input, target = decoder_io(tokens, token_lengths, self.tokenizer)
         if self.net.decoder is not None and ratio < 1.0:
             with torch.no_grad():
                 guess = self.net(video, lengths, decoder_input)["decoder_logits"].argmax(-1)  # (B, L+1)
             swap = torch.rand(decoder_input.shape, device=video.device) >= ratio
             swap[:, 0] = False  # <bos> always
-            swap &= decoder_input != PAD_ID
+            swap &= decoder_input != self.tokenizer.pad_id
             decoder_input = torch.where(swap, torch.cat([decoder_input[:, :1], guess[:, :-1]], dim=1), decoder_input)
         out = self.net(video, lengths, decoder_input if self.net.decoder is not None else None)
         losses = {}
         if "ctc_log_probs" in out and self.ctc_weight > 0:
             losses["ctc_loss"] = F.ctc_loss(
                 out["ctc_log_probs"].transpose(0, 1), tokens, lengths, token_lengths,
-                blank=PAD_ID, zero_infinity=True,
+                blank=self.tokenizer.blank_id, zero_infinity=True,
             )
         if "decoder_logits" in out and self.ctc_weight < 1:
             logits = out["decoder_logits"].float()
             losses["att_loss"] = F.cross_entropy(
-                logits.flatten(0, 1), target.flatten(), ignore_index=PAD_ID, label_smoothing=self.label_smoothing
+                logits.flatten(0, 1), target.flatten(), ignore_index=self.tokenizer.pad_id, label_smoothing=self.label_smoothing
             )
         losses["loss"] = self.ctc_weight * losses.get("ctc_loss", 0.0) + (1 - self.ctc_weight) * losses.get("att_loss", 0.0)
         return losses

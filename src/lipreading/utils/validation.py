@@ -8,6 +8,7 @@ import torch
 from hydra.utils import get_class
 from omegaconf import DictConfig, OmegaConf
 
+from lipreading.data.base import check_modality
 from lipreading.utils.errors import ConfigError
 
 PRECISIONS = ("32-true", "32", "64-true", "64", "16-mixed", "bf16-mixed", "16-true", "bf16-true", "transformer-engine")
@@ -83,7 +84,8 @@ def validate_training_config(cfg: DictConfig) -> None:
         raise ConfigError("trainer.accelerator=gpu (trainer=gpu) but no CUDA GPU is visible; use trainer=default")
 
 
-MODALITIES = ("video", "audio", "av")
+INIT_FROM = ("model", "audio", "video")
+"""What ``init_from`` initialises from another checkpoint: the whole network, or one frontend."""
 AUDIO_VISUAL_NET = "lipreading.models.audiovisual.AudioVisualWordNet"
 
 
@@ -94,13 +96,11 @@ def known_kind(cfg: DictConfig) -> str | None:
 
 def validate_modality(cfg: DictConfig) -> None:
     """``modality`` audio / av needs a dataset with audio and a model with an audio frontend."""
-    modality = cfg.get("modality") or "video"
-    if modality not in MODALITIES:
-        raise ConfigError(f"modality={modality!r} is not one of {', '.join(MODALITIES)}")
+    modality = check_modality(cfg.get("modality") or "video")
     init_from = {k: v for k, v in (cfg.get("init_from") or {}).items() if v}
-    unknown = sorted(set(init_from) - {"audio", "video"})
+    unknown = sorted(set(init_from) - set(INIT_FROM))
     if unknown:
-        raise ConfigError(f"init_from.{unknown[0]} is not a stream; use init_from.audio and init_from.video")
+        raise ConfigError(f"init_from.{unknown[0]} is not a part to initialise; use {', '.join(f'init_from.{k}' for k in INIT_FROM)}")
     if known_kind(cfg) == "separation":
         if modality == "video":
             raise ConfigError("separation separates audio: use modality=av (guided by the mouth) or modality=audio (PIT baseline)")

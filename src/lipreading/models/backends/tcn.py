@@ -21,12 +21,12 @@ import torch.nn.functional as F
 from torch import nn
 
 from lipreading.models.layers import init_like_reference, make_activation
+from lipreading.models.masks import length_mask
 
 
 def valid_mask(lengths: torch.Tensor, steps: int, dtype: torch.dtype) -> torch.Tensor:
     """(B,) lengths -> (B, 1, T) mask: 1 on a clip's frames, 0 on its padding."""
-    frames = torch.arange(steps, device=lengths.device)
-    return (frames[None, :] < lengths[:, None]).to(dtype)[:, None, :]
+    return length_mask(lengths, steps).to(dtype)[:, None, :]
 
 
 class TemporalConv(nn.Module):

@@ -15,6 +15,8 @@ import math
 import torch
 from torch import nn
 
+from lipreading.models.masks import padding_mask
+
 
 class SinusoidalPositions(nn.Module):
     """Adds the fixed sin/cos position code of Vaswani et al. to (B, T, D) features; any length."""
@@ -85,7 +87,7 @@ class TransformerBackend(nn.Module):
         self.output_dim = d_model
 
     def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        padding = torch.arange(x.shape[1], device=x.device)[None, :] >= lengths[:, None]  # (B, T), True = pad
+        padding = padding_mask(lengths, x.shape[1])  # (B, T), True = pad
         x = self.dropout(self.positions(self.project(x)))  # (B, T, input_dim) -> (B, T, d_model)
         x = self.norm(self.encoder(x, src_key_padding_mask=padding))
         return x.masked_fill(padding[..., None], 0.0)

@@ -12,12 +12,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from lipreading.models.masks import padding_mask
+
 State = dict[str, torch.Tensor]
-
-
-def padding_mask(lengths: torch.Tensor, steps: int) -> torch.Tensor:
-    """(B,) lengths -> (B, T) bool, True on padding (the key_padding_mask convention)."""
-    return torch.arange(steps, device=lengths.device)[None, :] >= lengths[:, None]
 
 
 class AttentionLSTMDecoder(nn.Module):

@@ -16,6 +16,8 @@ from typing import Protocol
 
 import torch
 
+from lipreading.models.masks import padding_mask
+
 State = dict[str, torch.Tensor]
 
 
@@ -67,7 +69,7 @@ class CTCPrefixScorer:
 
     def __init__(self, log_probs: torch.Tensor, lengths: torch.Tensor, hyps_per_utterance: int, blank: int, eos: int) -> None:
         steps = log_probs.shape[1]
-        past_end = torch.arange(steps, device=log_probs.device)[None, :] >= lengths[:, None]  # (B, T)
+        past_end = padding_mask(lengths, steps)  # (B, T)
         x = log_probs.float().masked_fill(past_end[..., None], float("-inf"))
         x[..., blank] = x[..., blank].masked_fill(past_end, 0.0)
         self.x = x.repeat_interleave(hyps_per_utterance, dim=0)  # (N, T, V)

@@ -14,7 +14,8 @@ import math
 import torch
 from torch import nn
 
-from lipreading.models.decoders.attention_lstm import State, padding_mask
+from lipreading.models.decoders.attention_lstm import State
+from lipreading.models.masks import padding_mask
 
 
 def sinusoidal_positions(length: int, dim: int, device: torch.device) -> torch.Tensor:

@@ -25,12 +25,12 @@ from timm.models.efficientnet import EfficientNet
 from torch import nn
 
 from lipreading.models.layers import init_like_reference, make_activation
+from lipreading.models.masks import length_mask
 
 
 def step_mask(lengths: torch.Tensor, steps_per_frame: int, steps: int, dtype: torch.dtype) -> torch.Tensor:
     """(B,) lengths in frames -> (B, 1, steps) mask of the valid steps at ``steps_per_frame``."""
-    index = torch.arange(steps, device=lengths.device)
-    return (index[None, :] < lengths[:, None] * steps_per_frame).to(dtype)[:, None, :]
+    return length_mask(lengths * steps_per_frame, steps).to(dtype)[:, None, :]
 
 
 class BasicBlock1D(nn.Module):

@@ -23,6 +23,7 @@ import torch
 from torch import nn
 
 from lipreading.models.backends.tcn import valid_mask
+from lipreading.models.masks import length_mask, zero_padded_frames
 from lipreading.models.separation.selector import TargetSelector
 
 MASKS = ("magnitude", "complex")
@@ -149,14 +150,14 @@ class AudioVisualSeparator(nn.Module):
             raise ValueError("this audio-visual separator needs the target's mouth video")
         num_samples = mixture.shape[1]
         valid_samples = lengths * self.samples_per_frame
-        sample_mask = (torch.arange(num_samples, device=mixture.device)[None, :] < valid_samples[:, None]).to(mixture.dtype)
+        sample_mask = length_mask(valid_samples, num_samples).to(mixture.dtype)
         mixture = mixture * sample_mask  # (B, N)
         rms = (mixture.square().sum(1) / sample_mask.sum(1).clamp(min=1)).sqrt().clamp(min=1e-5)[:, None]
         spectrum = self.analyse(mixture / rms)  # (B, N) -> (B, F + 1, T_s)
         steps = spectrum.shape[-1]
         half = self.n_fft // 2
         valid_steps = torch.div(valid_samples + half - 1, self.hop_length, rounding_mode="floor") + 1
-        step_mask = (torch.arange(steps, device=mixture.device)[None, :] < valid_steps[:, None]).to(mixture.dtype)
+        step_mask = length_mask(valid_steps, steps).to(mixture.dtype)
         condition, prior = None, None
         if video is not None:
             frames = self._frame_condition(video, lengths)  # (B, D, T_v)
@@ -233,9 +234,7 @@ class AudioVisualSeparator(nn.Module):
 
     def _frame_condition(self, video: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """The visual condition, one vector per video frame: (B, D, T_v)."""
-        valid = torch.arange(video.shape[2], device=video.device)[None, :] < lengths[:, None]
-        video = video * valid[:, None, :, None, None].to(video.dtype)
-        features = self.video_frontend(video)  # (B, C, T, H, W) -> (B, T, Dv)
+        features = self.video_frontend(zero_padded_frames(video, lengths))  # (B, C, T, H, W) -> (B, T, Dv)
         if self.video_backend is not None:
             features = self.video_backend(features, lengths)  # (B, T, Dv) -> (B, T, D)
         if self.appearance is not None:

@@ -20,11 +20,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from lipreading.models.masks import length_mask
+
 
 def time_mask(lengths: torch.Tensor, frames: int) -> torch.Tensor:
     """(B,) valid frame counts -> (B, 1, 1, T) float mask."""
-    steps = torch.arange(frames, device=lengths.device)
-    return (steps[None, :] < lengths[:, None]).float()[:, None, None, :]
+    return length_mask(lengths, frames).float()[:, None, None, :]
 
 
 class _ConvBlock(nn.Module):

@@ -1,4 +1,4 @@
-"""Store what is needed to rebuild and reproduce a run inside every checkpoint and its run dir."""
+"""What every checkpoint of a training run carries (config, record, environment), written by one callback."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from typing import Any
 import pytorch_lightning as pl
 from pytorch_lightning.callbacks import Callback
 
+from lipreading.run.checkpoint import RECORD_KEY
 from lipreading.utils.io import atomic_write_json
 
 PACKAGES = ("lipreading", "torch", "torchvision", "pytorch-lightning", "hydra-core", "omegaconf",
@@ -48,35 +49,41 @@ def environment() -> dict[str, Any]:
 
 
 class RunMetadata(Callback):
-    """Adds the composed config, the class names and the environment to each checkpoint.
+    """Writes every checkpoint's config, record and environment: the one place a checkpoint gets them.
 
-    ``eval.py ckpt=...`` and ``infer.py`` rebuild the model from ``checkpoint["config"]`` and
-    print words from ``checkpoint["vocabulary"]`` (word models) or decode text with
-    ``checkpoint["tokenizer"]`` (sentence models, also written as ``checkpoints/tokenizer.json``)
-    without the training overrides or data. The same facts are written to ``run_info.json`` in the run directory when training starts.
+    ``checkpoint["config"]`` is the composed training config (``eval.py ckpt=...`` rebuilds the run
+    from it), ``checkpoint["lipreading"]`` the record of :mod:`lipreading.run.checkpoint` (its kind,
+    input, and the vocabulary of word runs or the units of sentence runs, read from the datamodule
+    when the checkpoint is saved). The config and the environment also go to ``run_info.json`` in the
+    run directory when training starts, and a sentence run's units to ``checkpoints/tokenizer.json``.
     """
 
-    def __init__(self, config: dict[str, Any], output_dir: str | None = None) -> None:
+    def __init__(self, config: dict[str, Any], record: dict[str, Any], output_dir: str | None = None,
+                 run_environment: dict[str, Any] | None = None) -> None:
         self.config = config
+        self.record = record
         self.output_dir = Path(output_dir) if output_dir else None
-        self.environment = environment()
+        self.environment = run_environment or environment()
 
     def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if self.output_dir is not None and trainer.is_global_zero:
             atomic_write_json(self.output_dir / "run_info.json", {"environment": self.environment, "config": self.config})
-        # Sentence runs: the tokenizer beside the checkpoints (it is inside each of them too).
-        tokenizer = getattr(trainer.datamodule, "tokenizer", None)
         checkpoints = trainer.checkpoint_callback
-        if tokenizer is not None and checkpoints is not None and checkpoints.dirpath and trainer.is_global_zero:
-            tokenizer.save(Path(checkpoints.dirpath) / "tokenizer.json")
+        if self.record["kind"] == "sentence" and checkpoints is not None and checkpoints.dirpath and trainer.is_global_zero:
+            trainer.datamodule.tokenizer.save(Path(checkpoints.dirpath) / "tokenizer.json")
 
     def on_save_checkpoint(
         self, trainer: pl.Trainer, pl_module: pl.LightningModule, checkpoint: dict[str, Any]
     ) -> None:
         checkpoint["config"] = self.config
+        checkpoint[RECORD_KEY] = self.completed_record(trainer.datamodule)
         checkpoint["environment"] = self.environment
-        datamodule = trainer.datamodule
-        if datamodule is not None and hasattr(datamodule, "vocabulary"):
-            checkpoint["vocabulary"] = list(datamodule.vocabulary)
-        if datamodule is not None and hasattr(datamodule, "tokenizer"):
-            checkpoint["tokenizer"] = datamodule.tokenizer.to_dict()
+
+    def completed_record(self, datamodule: Any) -> dict[str, Any]:
+        """The record with what the prepared data knows: a word run's vocabulary, a sentence run's units."""
+        kind = self.record["kind"]
+        return {
+            **self.record,
+            "vocabulary": list(datamodule.vocabulary) if kind == "word" else None,
+            "units": datamodule.tokenizer.to_dict() if kind == "sentence" else None,
+        }
