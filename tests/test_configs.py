@@ -119,3 +119,16 @@ def test_task_configs_compose_and_distillation_needs_a_teacher(compose_train, ta
 def test_unknown_option_lists_the_valid_ones(compose_train):
     with pytest.raises(Exception, match="Available options"):
         compose_train("model=no_such_model")
+
+
+def test_the_pixel_normalisation_is_defined_once(compose_train):
+    """One YAML holds mean and std (conf/data/transforms/video.yaml); every dataset's transforms take them from it."""
+    defining = [p.relative_to(CONF).as_posix() for p in CONF.rglob("*.yaml") if "mean: 0.421" in p.read_text()]
+    assert defining == ["data/transforms/video.yaml"]
+    changed = compose_train("data.train_transform.mean=0.5", "data.train_transform.std=0.2").data
+    assert (changed.eval_transform.mean, changed.eval_transform.std) == (0.5, 0.2)  # evaluation follows training
+    for data in _options("data"):
+        cfg = compose_train(f"data={data}").data
+        clips = cfg.clips if cfg._target_.endswith("SeparationDataModule") else cfg
+        for transform in (clips.train_transform, clips.eval_transform):
+            assert (transform.mean, transform.std) == (0.421, 0.165), data
