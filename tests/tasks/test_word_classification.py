@@ -45,11 +45,35 @@ def test_overfits_one_batch():
 
 
 def test_mixup_loss_interpolates_between_the_two_labels():
-    task = _task(mixup_alpha=0.4)
+    """Under mixup the net sees lam * x + (1 - lam) * x[perm] (over the longer of the two lengths) and
+    the loss is lam * CE(y) + (1 - lam) * CE(y[perm]) of its logits, with lam ~ Beta(alpha, alpha)."""
+    task = _task(mixup_alpha=0.4, label_smoothing=0.1).eval()  # eval: no dropout, fixed batch-norm statistics
     task.log = lambda *a, **k: None
     task.log_dict = lambda *a, **k: None
+    batch = _batch()
+    batch["lengths"] = torch.tensor([12, 5, 12, 9, 12, 12, 7, 12])
+    seen = {}
+    net_forward = task.net.forward
+
+    def spy(video, lengths, *args, **kwargs):
+        seen["video"], seen["lengths"] = video, lengths
+        seen["logits"] = net_forward(video, lengths, *args, **kwargs)
+        return seen["logits"]
+
+    task.net.forward = spy
     torch.manual_seed(1)
-    assert torch.isfinite(task.training_step(_batch(), 0))
+    loss = task.training_step(batch, 0)
+    torch.manual_seed(1)  # the same draws, taken the way the task takes them
+    lam = float(torch.distributions.Beta(0.4, 0.4).sample())
+    perm = torch.randperm(8)
+    assert 0.0 < lam < 1.0 and not torch.equal(perm, torch.arange(8))
+    torch.testing.assert_close(seen["video"], lam * batch["video"] + (1 - lam) * batch["video"][perm])
+    assert torch.equal(seen["lengths"], torch.maximum(batch["lengths"], batch["lengths"][perm]))
+    ce = torch.nn.functional.cross_entropy
+    labels, logits = batch["label"], seen["logits"]
+    expected = lam * ce(logits, labels, label_smoothing=0.1) + (1 - lam) * ce(logits, labels[perm], label_smoothing=0.1)
+    torch.testing.assert_close(loss, expected)
+    assert not torch.isclose(loss, ce(logits, labels, label_smoothing=0.1)), "both labels count"
 
 
 def test_batch_of_only_unreadable_clips_is_skipped():

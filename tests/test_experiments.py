@@ -1,0 +1,141 @@
+"""Every recipe of conf/experiment runs, for one batch, with its groups switched to their alternatives.
+
+Each run is the real code path (run.train.train, or the staged driver) on tiny data: a fake LRW layout
+for the LRW recipes, synthetic clips for the others, one training, validation and test batch. The
+distillation recipes run their three documented commands (teacher alone, student alone, distilled;
+born-again: its chain from generation 0); ``callbacks=ema`` and ``logger=wandb`` (offline) ride along.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pytest
+from omegaconf import open_dict
+
+from lipreading.data.synthetic import default_vocabulary
+from lipreading.data.synthetic.espeak import espeak_available
+from lipreading.data.synthetic.mandarin import generate_sentence_dataset
+from lipreading.run.checkpoint import read_checkpoint
+from lipreading.run.stages import is_staged, train_stages
+from lipreading.run.train import train
+from tests.conftest import CONF, compose_config, write_word_dataset
+from tests.helpers.teachers import write_teacher
+
+ONE_BATCH = ["trainer.max_epochs=1", "+trainer.limit_train_batches=1", "+trainer.limit_val_batches=1",
+             "+trainer.limit_test_batches=1", "callbacks.dashboard=null", "callbacks.progress_bar.refresh_rate=0"]
+LRW_WORDS = ["ABOUT", "AFTER", "BLACK"]
+SYNTHETIC = ["data.num_classes=3", "data.clips_per_word={train:4,val:2,test:2}", "data.batch_size=2"]
+# Recipes that other tests already run end to end (train.py, eval.py, infer.py as a user runs them).
+RUN_ELSEWHERE = {
+    "separation": "tests/test_separation.py (trained, both modalities)",
+    "av_separation": "tests/test_separation.py::test_the_audio_visual_recipe_trains_its_lip_stream_first_and_keeps_it_frozen",
+}
+
+
+@pytest.fixture(scope="module")
+def lrw(tmp_path_factory):
+    """A fake LRW (3 words, 2 clips a split, 24 px) and a tiny teacher trained on its vocabulary."""
+    root = tmp_path_factory.mktemp("lrw")
+    write_word_dataset(root / "roi", LRW_WORDS, per_split=2, size=24)
+    teacher = write_teacher(root / "teacher" / "t.ckpt", LRW_WORDS, ("data.train_transform.crop_size=20", "data.frame_size=24"))
+    overrides = [f"data.root={root / 'roi'}", "data.num_classes=3", "data.batch_size=2", "data.eval_batch_size=2",
+                 "data.num_workers=0", "data.train_transform.crop_size=20", "trainer=cpu"]
+    return overrides, teacher
+
+
+def _run(tmp_path: Path, experiment: str, *overrides: str) -> dict:
+    cfg = compose_config("train", [f"experiment={experiment}", *ONE_BATCH, *overrides], tmp_path)
+    with open_dict(cfg):
+        cfg.paths.output_dir = str(tmp_path / "run")
+    metrics = train_stages(cfg) if is_staged(cfg) else train(cfg)
+    assert metrics["objective"] is not None and math.isfinite(metrics["objective"])
+    return metrics
+
+
+def test_every_experiment_is_run_by_a_test():
+    tested = {name for name, *_ in CASES} | set(RUN_ELSEWHERE)
+    assert tested == {p.stem for p in (CONF / "experiment").glob("*.yaml")}
+
+
+def _shufflenet(tmp_path, lrw, variant):
+    overrides, teacher = lrw
+    if variant == "teacher alone":
+        metrics = _run(tmp_path, "distill_shufflenet_dsmstcn_lrw", *overrides, "task=word_classification", "model=resnet18_mstcn")
+        assert read_checkpoint(metrics["best_checkpoint"]).config["model"]["frontend"]["_target_"].endswith("ResNetFrontend")
+    elif variant == "student alone":
+        metrics = _run(tmp_path, "distill_shufflenet_dsmstcn_lrw", *overrides, "task=word_classification")
+        assert "train/loss_kd" not in metrics
+    else:
+        metrics = _run(tmp_path, "distill_shufflenet_dsmstcn_lrw", *overrides, f"task.teacher.checkpoint={teacher}")
+        assert "train/loss_kd" in metrics
+    stored = read_checkpoint(metrics["best_checkpoint"]).config
+    assert stored["task"]["optimizer"]["lr"] == 3.0e-4 and stored["task"]["label_smoothing"] == 0.0  # the recipe
+
+
+def _born_again(tmp_path, lrw, variant):
+    """The chain: generation 0 alone (the teacher, and the student alone), generation 1 distilled from it."""
+    overrides, _ = lrw
+    summary = _run(tmp_path, "distill_born_again_lrw", *overrides, "generations=1")
+    assert {"gen0", "gen1"} <= {p.name for p in (tmp_path / "run").iterdir()}
+    assert "gen1/train/loss_kd" in summary and "gen0/train/loss_kd" not in summary
+    gen1 = read_checkpoint(summary["gen1/best_checkpoint"])
+    assert gen1.config["distilled_from"]["teacher"]["checkpoint"] == summary["gen0/best_checkpoint"]
+
+
+def _distill_small(tmp_path, lrw, variant):
+    if variant == "student alone, callbacks=ema":
+        metrics = _run(tmp_path, "distill_synthetic_small", *SYNTHETIC, "task=word_classification", "callbacks=ema",
+                       "callbacks.ema.update_starting_at_step=0")
+        assert "train/loss_kd" not in metrics
+        return
+    teacher = write_teacher(tmp_path / "teacher" / "t.ckpt", default_vocabulary(3))
+    metrics = _run(tmp_path, "distill_synthetic_small", *SYNTHETIC, f"task.teacher.checkpoint={teacher}",
+                   "task.cache_teacher_logits=true")
+    assert "train/loss_kd" in metrics and list((tmp_path / "teacher" / "teacher_logits").glob("*.pt"))
+
+
+def _sentences(tmp_path, lrw, variant):
+    metrics = _run(tmp_path, "synthetic_sentences", "data.clips={train:8,val:4,test:4}", "data.batch_size=4",
+                   "data.eval_batch_size=4", "logger=wandb")
+    assert 0.0 <= metrics["test/cer"] and (tmp_path / "run" / "wandb").is_dir()
+
+
+def _chinese_lips(tmp_path, lrw, variant):
+    root = generate_sentence_dataset(tmp_path / "lips", {"train": 8, "val": 4, "test": 4}, progress=False)
+    metrics = _run(tmp_path, "chinese_lips", f"data.root={root}", "data.batch_size=4", "data.eval_batch_size=4",
+                   "data.num_workers=0", "data.preload=false", "data.train_transform.crop_size=20", "trainer=cpu",
+                   "task.decoding.beam_size=2", "task.decoding.max_length=4",
+                   "task.scheduler.warmup_epochs=0")  # one batch leaves no room for its 1-epoch warm-up
+    assert 0.0 <= metrics["test/cer"]
+
+
+def _av_words(tmp_path, lrw, variant):
+    if not espeak_available():
+        pytest.skip("needs the optional speech extra (pip install '.[speech]')")
+    summary = _run(tmp_path, "av_synthetic_words", *SYNTHETIC, "data.clips_per_word={train:4,val:2,test:2}",
+                   "stages.audio.trainer.max_epochs=1", "stages.av.trainer.max_epochs=1", "snr_evaluation.noises=[white]",
+                   "snr_evaluation.snrs=[clean,0]")
+    assert {"audio", "video", "av"} <= {k.split("/")[0] for k in summary} and "| av |" in (tmp_path / "run" / "snr.md").read_text()
+
+
+CASES = [
+    ("distill_shufflenet_dsmstcn_lrw", "teacher alone", _shufflenet),
+    ("distill_shufflenet_dsmstcn_lrw", "student alone", _shufflenet),
+    ("distill_shufflenet_dsmstcn_lrw", "distilled", _shufflenet),
+    ("distill_born_again_lrw", "the chain from generation 0: alone, then distilled", _born_again),
+    ("distill_synthetic_small", "student alone, callbacks=ema", _distill_small),
+    ("distill_synthetic_small", "distilled, cached teacher", _distill_small),
+    ("synthetic_sentences", "logger=wandb offline", _sentences),
+    ("chinese_lips", "on the processed layout", _chinese_lips),
+    ("av_synthetic_words", "three stages and the SNR table", _av_words),
+]
+
+
+@pytest.mark.parametrize("experiment, variant, check", CASES, ids=[f"{e}: {v}" for e, v, _ in CASES])
+def test_the_experiment_runs_one_batch(tmp_path, lrw, monkeypatch, experiment, variant, check):
+    monkeypatch.delenv("WANDB_API_KEY", raising=False)
+    monkeypatch.setenv("NETRC", "/nonexistent")
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    check(tmp_path, lrw, variant)
