@@ -45,7 +45,7 @@ def model_composer(num_classes: int) -> Iterator:
         primary = Path(tmp) / "complexity.yaml"
         primary.write_text(
             "defaults:\n  - model: null\n  - _self_\n"
-            f"data:\n  num_classes: {num_classes}\nhydra:\n  searchpath:\n    - file://{CONF}\n"
+            f"data:\n  num_classes: {num_classes}\nsamples_per_frame: 640\nhydra:\n  searchpath:\n    - file://{CONF}\n"
         )
         with initialize_config_dir(config_dir=tmp, version_base="1.3"):
             yield lambda name: compose("complexity", overrides=[f"model={name}"]).model

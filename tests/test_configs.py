@@ -105,11 +105,19 @@ def test_experiment_configs_compose(compose_train, experiment, tmp_path):
     assert build_task(cfg, _sentence_tokenizer() if _is_sentence_model(cfg) else None) is not None
 
 
+# A model and data of each task's kind, to build the task with.
+TASK_MODELS = {"seq2seq": ["model=small_bigru_ctc", "data=synthetic_sentences"], "separation": ["experiment=separation"]}
+
+
 @pytest.mark.parametrize("task", _options("task"))
-def test_task_configs_compose_and_distillation_needs_a_teacher(compose_train, task):
-    cfg = compose_train(f"task={task}")
+def test_task_configs_build_and_distillation_needs_a_teacher(compose_train, task):
+    cfg = compose_train(*TASK_MODELS.get(task, []), f"task={task}")
+    assert cfg.task._target_.rsplit(".", 1)[-1] in ("WordClassificationTask", "Seq2SeqTask", "SeparationTask",
+                                                    "DistillationTask")
     if not is_distillation(cfg.task):
-        return  # built with their models above (model, experiment tests)
+        built = build_task(cfg, _sentence_tokenizer() if task == "seq2seq" else None)
+        assert type(built).__name__ == cfg.task._target_.rsplit(".", 1)[-1]
+        return
     with pytest.raises(Exception) as info:
         build_task(cfg)
     assert isinstance(first_user_error(info.value), ConfigError)

@@ -95,3 +95,23 @@ def test_the_rule_catches_a_deferred_or_relative_cycle(tmp_path):
     assert find_cycle(graph) == ["pkg.a", "pkg.sub.b", "pkg.a"]
     (root / "sub" / "b.py").write_text("def f():\n    return 1\n")
     assert find_cycle(import_graph(root)) is None
+
+
+def test_the_layers_below_the_workflow_never_reach_it():
+    """data/, preprocessing/, models/, tasks/ and reports/ sit below run/: nothing they import, however
+    indirectly, is a workflow module (so importing the distillation task loads no training code)."""
+    graph = import_graph(PACKAGE)
+
+    def reached(start: str) -> set[str]:
+        seen, todo = set(), [start]
+        while todo:
+            for nxt in graph[todo.pop()] - seen:
+                seen.add(nxt)
+                todo.append(nxt)
+        return seen
+
+    below = [m for m in graph if m.split(".")[1:2] in (["data"], ["preprocessing"], ["models"], ["tasks"], ["reports"])]
+    assert "lipreading.tasks.distillation" in below
+    for module in below:
+        workflow = sorted(m for m in reached(module) if m.startswith("lipreading.run"))
+        assert not workflow, f"{module} reaches {workflow}"

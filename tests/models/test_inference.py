@@ -33,7 +33,7 @@ def build_model(tmp_path_factory):
     primary = tmp_path_factory.mktemp("conf") / "primary.yaml"
     primary.write_text(
         "defaults:\n  - model: small_tcn\n  - _self_\n"
-        f"data:\n  num_classes: 10\nhydra:\n  searchpath:\n    - file://{CONF}\n"
+        f"data:\n  num_classes: 10\nsamples_per_frame: 640\nhydra:\n  searchpath:\n    - file://{CONF}\n"
     )
     with initialize_config_dir(config_dir=str(primary.parent), version_base="1.3"):
         yield lambda *overrides: instantiate(compose("primary", overrides=list(overrides)).model)

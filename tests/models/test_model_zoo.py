@@ -23,8 +23,8 @@ def compose_model(tmp_path_factory):
     primary = tmp_path_factory.mktemp("conf") / "primary.yaml"
     primary.write_text(
         "defaults:\n  - model: resnet18_mstcn\n  - _self_\n"
-        f"data:\n  num_classes: 10\nhydra:\n  searchpath:\n    - file://{CONF}\n"
-    )
+        f"data:\n  num_classes: 10\nsamples_per_frame: 640\nhydra:\n  searchpath:\n    - file://{CONF}\n"
+    )  # the top-level keys the model configs interpolate (train.yaml's)
     with initialize_config_dir(config_dir=str(primary.parent), version_base="1.3"):
         yield lambda *overrides: compose("primary", overrides=list(overrides)).model
 

@@ -57,7 +57,7 @@ def compose_model(tmp_path_factory):
     primary = tmp_path_factory.mktemp("conf") / "primary.yaml"
     primary.write_text(
         "defaults:\n  - model: shufflenet_tcn\n  - _self_\n"
-        f"data:\n  num_classes: 500\nhydra:\n  searchpath:\n    - file://{CONF}\n"
+        f"data:\n  num_classes: 500\nsamples_per_frame: 640\nhydra:\n  searchpath:\n    - file://{CONF}\n"
     )
     with initialize_config_dir(config_dir=str(primary.parent), version_base="1.3"):
         yield lambda *overrides: compose("primary", overrides=list(overrides))
