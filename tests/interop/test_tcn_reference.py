@@ -28,7 +28,7 @@ from lipreading.interop.tcn_reference import (
     reference_vocabulary,
     zoo_entry,
 )
-from lipreading.training import unused_streams
+from lipreading.run.build import unused_streams
 from tests.conftest import CONF, compose_config
 
 

@@ -13,7 +13,7 @@ from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 from torch import nn
 
-from lipreading.training import unused_streams
+from lipreading.run.build import unused_streams
 
 CONF = Path(__file__).resolve().parents[2] / "conf"
 
