@@ -8,6 +8,7 @@ from omegaconf import OmegaConf
 from pytorch_lightning.callbacks import ModelCheckpoint
 
 from lipreading.callbacks.dashboard import Dashboard
+from lipreading.callbacks.resume_checkpoint import ResumeCheckpoint
 from lipreading.run.checkpoint import training_record
 from lipreading.run.metadata import RunMetadata
 from lipreading.run.build import build_task
@@ -33,7 +34,7 @@ def test_dashboard_writes_pngs_and_logs_them_to_wandb_offline(compose_train, tmp
     trainer = pl.Trainer(
         accelerator="cpu", max_epochs=2, logger=[logger], log_every_n_steps=1, enable_progress_bar=False,
         callbacks=[RunMetadata(config, training_record(cfg)), dashboard, ModelCheckpoint(dirpath=run_dir / "ckpt", monitor="val/acc",
-                                                                  mode="max", save_last=True)],
+                                                                  mode="max"), ResumeCheckpoint(run_dir / "ckpt")],
     )
     datamodule = hydra.utils.instantiate(cfg.data)
     task = build_task(cfg)
