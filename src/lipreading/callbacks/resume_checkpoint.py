@@ -16,12 +16,17 @@ RESUME_CHECKPOINT = "last.ckpt"
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):
-    """Lightning's checkpoint writer, through a temporary file and a rename (:func:`atomic_torch_save`).
+    """Lightning's checkpoint writer, through a temporary file beside the target, synced and renamed
+    into place (:func:`~lipreading.utils.io.atomic_torch_save`).
 
-    NOTE: Lightning's own writer opens the target for writing and truncates it first, so a kill
-    while it writes (or a full disk) destroys the previous checkpoint of that name. Here a kill
-    leaves the previous file whole, and a full disk raises :class:`~lipreading.utils.io.DiskFullError`
-    (one line: which file, that the previous one is intact, what to do).
+    NOTE: Lightning (2.4+) writes through an fsspec transaction, which stages the file in
+    ``$TMPDIR`` and moves it: where ``$TMPDIR`` is another filesystem (a cluster node's local disk,
+    the run dir on NFS) the move is a copy into the target, so a kill mid-copy leaves a truncated
+    checkpoint, and a small ``$TMPDIR`` fills up although the run's disk has room
+    (Lightning-AI/pytorch-lightning#21253, #20270); it also holds a second copy of the checkpoint in
+    memory and does not fsync. Here a kill at any moment leaves the previous checkpoint whole, and a
+    full disk raises :class:`~lipreading.utils.io.DiskFullError` (one line: which file, that the
+    previous one is intact, what to do).
     """
 
     def save_checkpoint(self, checkpoint: dict[str, Any], path: Any, storage_options: Any | None = None) -> None:

@@ -41,6 +41,18 @@ def _sync_directory(directory: Path) -> None:
         os.close(fd)
 
 
+def _disk_full(error: BaseException) -> OSError | None:
+    """The out-of-space error in ``error``'s chain (``torch.save`` reports a failed write as a RuntimeError
+    whose context is the OSError), or None."""
+    seen = set()
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        if isinstance(error, OSError) and error.errno in DISK_FULL:
+            return error
+        error = error.__cause__ or error.__context__
+    return None
+
+
 @contextmanager
 def atomic_file(path: str | os.PathLike, mode: str = "wb") -> Iterator[IO[Any]]:
     """A file to write ``path`` through: a hidden temporary file beside it, synced and renamed over
@@ -55,18 +67,16 @@ def atomic_file(path: str | os.PathLike, mode: str = "wb") -> Iterator[IO[Any]]:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except OSError as e:
+    except BaseException as e:
         tmp.unlink(missing_ok=True)
-        if e.errno in DISK_FULL:
-            kept = f"{path} was left as it was" if path.exists() else f"{path} was not written"
-            raise DiskFullError(
-                f"no space left on the device of {path.parent} while writing {path.name} ({e.strerror}): {kept}; "
-                f"free some space (or write elsewhere), then run the same command again"
-            ) from e
-        raise
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+        full = _disk_full(e)
+        if full is None:
+            raise
+        kept = f"{path} was left as it was" if path.exists() else f"{path} was not written"
+        raise DiskFullError(
+            f"no space left on the device of {path.parent} while writing {path.name} ({full.strerror}): {kept}; "
+            f"free some space (or write elsewhere), then run the same command again"
+        ) from e
     _sync_directory(path.parent)
 
 
