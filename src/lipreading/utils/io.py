@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 import json
 import os
+import re
 import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -22,9 +23,37 @@ class DiskFullError(UserError):
     """No space (or quota) left for a file: the file it replaces was left as it was."""
 
 
+TEMPORARY = re.compile(r"^\..+\.(\d+)-[0-9a-f]{8}\.tmp$")
+
+
 def temporary_name(path: Path) -> Path:
-    """Where ``path`` is written before it is renamed into place: hidden, beside it, unique to this write."""
+    """Where ``path`` is written before it is renamed into place: hidden, beside it, unique to this write
+    (``.NAME.PID-TOKEN.tmp``: never matched by a ``*.npz`` or ``*.ckpt`` pattern)."""
     return path.with_name(f".{path.name}.{os.getpid()}-{secrets.token_hex(4)}.tmp")
+
+
+def _running(pid: int) -> bool:
+    if os.name == "nt":  # os.kill(pid, 0) would terminate it: keep every file
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
+
+
+def remove_stale_temporaries(directory: str | os.PathLike) -> int:
+    """Delete the temporary files under ``directory`` that killed writers left (their process is gone);
+    return how many. Writers still running keep theirs (NOTE: judged by PID on this host)."""
+    removed = 0
+    for path in Path(directory).rglob(".*.tmp"):
+        match = TEMPORARY.match(path.name)
+        if match and not _running(int(match.group(1))):
+            path.unlink(missing_ok=True)
+            removed += 1
+    return removed
 
 
 def _sync_directory(directory: Path) -> None:
