@@ -11,7 +11,7 @@ import torch
 
 from lipreading.data.word_clips import WordClipDataset
 from lipreading.training import train
-from tests.test_resume import QUIET, SMALL_CLIPS, compose_run, differing_tensors, final_checkpoint
+from tests.test_resume import QUIET, SMALL_CLIPS, compose_run, data_dir, differing_tensors, final_checkpoint  # noqa: F401
 from tests.helpers.teachers import TINY_MODEL
 
 # 3 words x 8 clips, batch 4: 6 steps per epoch, every clip read every epoch (no preloading).
@@ -20,7 +20,7 @@ RUN = [*TINY_MODEL, *SMALL_CLIPS, *QUIET, "data.num_classes=3", "data.clips_per_
 
 
 def test_an_unreadable_clip_mid_epoch_is_reported_skipped_and_counted_and_the_run_goes_on(tmp_path, caplog):
-    cfg = compose_run(RUN, tmp_path / "run", tmp_path / "data")
+    cfg = compose_run(RUN, tmp_path / "run", tmp_path / "data")  # its own data: one clip gets damaged
     hydra.utils.instantiate(cfg.data).prepare_data()
     bad = sorted(Path(cfg.data.root).glob("*/train/*.npz"))[5]
     bad.write_bytes(bad.read_bytes()[:100])  # cut short after the run's data was generated
@@ -30,8 +30,8 @@ def test_an_unreadable_clip_mid_epoch_is_reported_skipped_and_counted_and_the_ru
     assert caplog.text.count(f"skipping clip: {bad}") == 1, "reported once"
 
 
-def test_a_crashed_worker_mid_epoch_is_reported_and_the_run_goes_on_unchanged(tmp_path, caplog, monkeypatch):
-    train(compose_run(RUN, tmp_path / "reference", tmp_path / "data"))
+def test_a_crashed_worker_mid_epoch_is_reported_and_the_run_goes_on_unchanged(tmp_path, data_dir, caplog, monkeypatch):
+    train(compose_run(RUN, tmp_path / "reference", data_dir))
     marker, read = tmp_path / "crashed-once", WordClipDataset.__getitem__
 
     def getitem(self, index):  # the worker reading the 10th clip of the run dies (once), as the OOM killer does it
@@ -42,7 +42,7 @@ def test_a_crashed_worker_mid_epoch_is_reported_and_the_run_goes_on_unchanged(tm
 
     monkeypatch.setattr(WordClipDataset, "__getitem__", getitem)
     monkeypatch.setattr(torch.utils.data.dataloader._MultiProcessingDataLoaderIter._try_get_data, "__defaults__", (0.2,))
-    train(compose_run([*RUN, "data.num_workers=2"], tmp_path / "crashed", tmp_path / "data"))
+    train(compose_run([*RUN, "data.num_workers=2"], tmp_path / "crashed", data_dir))
     assert marker.exists() and "a data-loader worker crashed" in caplog.text
     # no batch was lost: the run equals one whose worker never crashed
     assert not differing_tensors(final_checkpoint(tmp_path / "reference"), final_checkpoint(tmp_path / "crashed"))

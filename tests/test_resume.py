@@ -10,6 +10,7 @@ One test kills a real process with SIGKILL (train.py, as a user runs it).
 from __future__ import annotations
 
 import json
+import logging
 import math
 import os
 import random
@@ -23,6 +24,7 @@ from omegaconf import open_dict
 from lipreading.data.synthetic import default_vocabulary
 from lipreading.data.synthetic.espeak import espeak_available
 from lipreading.run.checkpoint import read_checkpoint
+from lipreading.run.stages import train_stages
 from lipreading.run.train import train
 from lipreading.utils.resume import checkpoint_problem
 from tests.conftest import CONF
@@ -37,33 +39,41 @@ needs_speech = pytest.mark.skipif(not espeak_available(), reason="needs the opti
 # every 2 steps and after every validation; mixup and time masking draw random numbers every step.
 SMALL_CLIPS = ["data.frame_size=24", "data.num_frames=16", "data.train_transform.crop_size=20", "data.generation_workers=1"]
 QUIET = ["callbacks.dashboard=null", "callbacks.lr_monitor=null", "callbacks.progress_bar=null"]
-WORDS = [*TINY_MODEL, *SMALL_CLIPS, "data.num_classes=3", "data.clips_per_word={train:8,val:3,test:3}",
+WORDS = [*TINY_MODEL, *SMALL_CLIPS, *QUIET, "data.num_classes=3", "data.clips_per_word={train:8,val:3,test:3}",
          "data.batch_size=4", "+trainer.limit_train_batches=3", "trainer.max_epochs=3",
          "callbacks.resume_checkpoint.every_n_train_steps=2", "data.train_transform.max_mask_frames=3",
          "task.mixup_alpha=0.4"]
 # The issue's sentence run: attention decoder beside CTC, teacher forcing decaying over the run.
 SENTENCES = ["experiment=synthetic_sentences", "model=small_bigru_attention", "data.grammar=tiny",
              "data.clips={train:12,val:4,test:4}", "data.batch_size=4", "data.generation_workers=1",
-             "data.frame_size=24", "data.train_transform.crop_size=20",
-             "trainer.max_epochs=3", "callbacks.resume_checkpoint.every_n_train_steps=2", "task.ctc_weight=0.3",
-             "task.teacher_forcing={initial:1.0,final:0.5,decay_start:0.0,decay_end:2.0}",
+             "data.frame_size=24", "data.train_transform.crop_size=20", "data.max_frames=60",
+             "trainer.max_epochs=2", "callbacks.resume_checkpoint.every_n_train_steps=2", "task.ctc_weight=0.3",
+             "task.teacher_forcing={initial:1.0,final:0.5,decay_start:0.0,decay_end:1.5}",
              "model.frontend.stem_channels=4", "model.frontend.stages=[[8,2]]", "model.backend.stages.tcn.branch_channels=8",
              "model.backend.stages.tcn.num_layers=1", "model.backend.stages.bigru.hidden_size=8",
              "model.backend.stages.bigru.num_layers=1", "model.decoder.embed_dim=8", "model.decoder.hidden_dim=8",
              "model.decoder.num_heads=2", "task.decoding.max_length=12", *QUIET]
-AV_WORDS = ["data=synthetic_av_words", "model=av_small_tcn", "modality=av", *SMALL_CLIPS, "data.num_classes=3",
-            "data.clips_per_word={train:8,val:3,test:3}", "data.batch_size=4", "+trainer.limit_train_batches=3",
-            "trainer.max_epochs=2", "callbacks.resume_checkpoint.every_n_train_steps=2",
+# The audio-visual words, 3 words: both streams, noise augmentation (its own generator and babble bank).
+AV_CLIPS = ["data.num_classes=3", "data.clips_per_word={train:8,val:3,test:3}", "data.frame_size=24",
+            "data.num_frames=16", "data.train_transform.crop_size=20", "data.generation_workers=1"]
+AV_WORDS = ["data=synthetic_av_words", "model=av_small_tcn", "modality=av", *AV_CLIPS, "data.batch_size=4",
+            "+trainer.limit_train_batches=3", "trainer.max_epochs=2", "callbacks.resume_checkpoint.every_n_train_steps=2",
             "model.video_frontend.stem_channels=4", "model.video_frontend.stages=[[8,2]]",
             "model.backend.branch_channels=8", "model.backend.num_layers=1", *QUIET]
-SEPARATION = ["experiment=separation", "data.clips.num_classes=2", "data.clips.generation_workers=1",
-              "data.clips.frame_size=24", "data.clips.num_frames=16", "data.clips.train_transform.crop_size=20",
-              "data.clips.clips_per_word={train:8,val:2,test:3}", "data.batch_size=4", "data.eval_batch_size=4",
-              "data.num_val_mixtures=4", "data.num_test_mixtures=4", "model.unet.channels=[4,8,8,8,8]",
-              "model.unet.bottleneck_dim=16", "model.unet.temporal_layers=1", "model.video_frontend.stem_channels=4",
-              "model.video_frontend.stages=[[8,2]]", "model.video_backend.branch_channels=8",
-              "model.video_backend.num_layers=1", "trainer.max_epochs=2", "+trainer.limit_train_batches=3",
-              "callbacks.resume_checkpoint.every_n_train_steps=2", *QUIET]
+# Mixtures of the same clips (the same root: generated once).
+SEPARATION = ["experiment=separation", *(o.replace("data.", "data.clips.", 1) for o in AV_CLIPS),
+              "data.clips.root=${paths.data_dir}/synthetic_av_words/3w_24px_seed0", "data.batch_size=4",
+              "data.eval_batch_size=4", "data.num_val_mixtures=4", "data.num_test_mixtures=4",
+              "model.unet.channels=[4,8,8,8,8]", "model.unet.bottleneck_dim=16", "model.unet.temporal_layers=1",
+              "model.video_frontend.stem_channels=4", "model.video_frontend.stages=[[8,2]]",
+              "model.video_backend.branch_channels=8", "model.video_backend.num_layers=1", "trainer.max_epochs=2",
+              "+trainer.limit_train_batches=3", "callbacks.resume_checkpoint.every_n_train_steps=2", *QUIET]
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory) -> Path:
+    """One data dir for the module's runs: each dataset is generated once."""
+    return tmp_path_factory.mktemp("data")
 
 
 def compose_run(overrides: list[str], run_dir: Path, data_dir: Path):
@@ -76,9 +86,9 @@ def compose_run(overrides: list[str], run_dir: Path, data_dir: Path):
     return cfg
 
 
-def train_in(run_dir: Path, overrides: list[str], crash_at: int | None = None) -> None:
+def train_in(run_dir: Path, data_dir: Path, overrides: list[str], crash_at: int | None = None) -> None:
     crash = [f"+callbacks.crash={{_target_:tests.helpers.crash.CrashAtStep,step:{crash_at}}}"] if crash_at else []
-    cfg = compose_run([*overrides, *crash], run_dir, run_dir.parent / "data")
+    cfg = compose_run([*overrides, *crash], run_dir, data_dir)
     if crash_at is None:
         train(cfg)
         return
@@ -132,71 +142,98 @@ def assert_resumed_exactly(full: Path, resumed: Path, where: str) -> None:
 def kill_step(total_steps: int) -> int:
     """A step in [1, total_steps - 1] to crash after: RESUME_KILL_STEP if set, else drawn afresh each run."""
     if "RESUME_KILL_STEP" in os.environ:
-        return int(os.environ["RESUME_KILL_STEP"])
+        step = int(os.environ["RESUME_KILL_STEP"])
+        if not 1 <= step < total_steps:
+            pytest.skip(f"RESUME_KILL_STEP={step} is not inside this run's {total_steps} steps")
+        return step
     return random.SystemRandom().randint(1, total_steps - 1)
 
 
-def check_resume_property(tmp_path: Path, overrides: list[str], label: str) -> None:
+def check_resume_property(tmp_path: Path, data_dir: Path, overrides: list[str], label: str) -> None:
     """Uninterrupted run; a run crashed after a random step; rerun with resume=auto: both end the same."""
     full = tmp_path / "full"
-    train_in(full, overrides)
+    train_in(full, data_dir, overrides)
     step = kill_step(final_checkpoint(full)["global_step"])
     where = f"{label}, crashed after step {step} (replay: RESUME_KILL_STEP={step})"
     crashed = tmp_path / "crashed"
-    train_in(crashed, overrides, crash_at=step)
+    train_in(crashed, data_dir, overrides, crash_at=step)
     assert not (crashed / "metrics.json").exists(), where
-    train_in(crashed, [*overrides, "resume=auto"])
+    train_in(crashed, data_dir, [*overrides, "resume=auto"])
     assert_resumed_exactly(full, crashed, where)
 
 
-def test_words_resume_exactly_from_any_step(tmp_path):
-    check_resume_property(tmp_path, [*WORDS, "callbacks.progress_bar=null"], "words")
+def test_words_resume_exactly_from_any_step(tmp_path, data_dir):
+    check_resume_property(tmp_path, data_dir, WORDS, "words")
 
 
-def test_words_with_ema_resume_exactly_from_any_step(tmp_path):
-    check_resume_property(tmp_path, [*WORDS, *QUIET, "callbacks=ema", "callbacks.ema.update_starting_at_step=2"],
+def test_words_with_ema_resume_exactly_from_any_step(tmp_path, data_dir):
+    check_resume_property(tmp_path, data_dir, [*WORDS, "callbacks=ema", "callbacks.ema.update_starting_at_step=2"],
                           "words + EMA")
 
 
-def test_sentences_resume_exactly_from_any_step(tmp_path):
-    check_resume_property(tmp_path, SENTENCES, "sentences")
+def test_sentences_resume_exactly_from_any_step(tmp_path, data_dir):
+    check_resume_property(tmp_path, data_dir, SENTENCES, "sentences")
 
 
 @pytest.mark.parametrize("cached", [False, True], ids=["live_teacher", "cached_teacher_logits"])
-def test_distillation_resumes_exactly_from_any_step(tmp_path, cached):
+def test_distillation_resumes_exactly_from_any_step(tmp_path, data_dir, cached):
     teacher = write_teacher(tmp_path / "teacher" / "teacher.ckpt", default_vocabulary(3), tuple(SMALL_CLIPS))
-    check_resume_property(tmp_path, [*WORDS, *QUIET, "distill=kd", f"distill.teacher.checkpoint={teacher}",
-                                     f"distill.cache_teacher_logits={str(cached).lower()}"], "distillation")
+    check_resume_property(tmp_path, data_dir, [*WORDS, "distill=kd", f"distill.teacher.checkpoint={teacher}",
+                                               f"distill.cache_teacher_logits={str(cached).lower()}"], "distillation")
 
 
 @needs_speech
-def test_audio_visual_words_resume_exactly_from_any_step(tmp_path):
-    check_resume_property(tmp_path, AV_WORDS, "audio-visual words")
+def test_audio_visual_words_resume_exactly_from_any_step(tmp_path, data_dir):
+    check_resume_property(tmp_path, data_dir, AV_WORDS, "audio-visual words")
 
 
 @needs_speech
-def test_separation_resumes_exactly_from_any_step(tmp_path):
-    check_resume_property(tmp_path, SEPARATION, "separation")
+def test_separation_resumes_exactly_from_any_step(tmp_path, data_dir):
+    check_resume_property(tmp_path, data_dir, SEPARATION, "separation")
 
 
-def test_a_damaged_newest_checkpoint_is_reported_and_an_older_whole_one_resumed(tmp_path, caplog):
-    overrides = [*WORDS, *QUIET]
+def test_a_kill_inside_stage_2_resumes_stage_2_and_leaves_stage_1_untouched(tmp_path, data_dir):
+    stages = [*WORDS, "trainer.max_epochs=2", "+stages={first:{trainer:{max_epochs:1}},second:{seed:7}}"]
+
+    def train_stages_in(run_dir, overrides):
+        train_stages(compose_run(overrides, run_dir, data_dir))
+
+    train_stages_in(tmp_path / "full", stages)
+    step = kill_step(final_checkpoint(tmp_path / "full" / "second")["global_step"])
+    where = f"stage 2 crashed after step {step} (replay: RESUME_KILL_STEP={step})"
+    crashed = tmp_path / "crashed"
+    with pytest.raises(SimulatedCrash):
+        train_stages_in(crashed, [*stages, "+callbacks.crash={_target_:tests.helpers.crash.CrashAtStep,step:1000}",
+                                  f"+stages.second.callbacks.crash.step={step}"])  # in stage 2 only
+    first = {p: p.read_bytes() for p in (crashed / "first").rglob("*") if p.is_file() and p.suffix in (".ckpt", ".json")}
+    train_stages_in(crashed, stages)
+    assert {p: p.read_bytes() for p in first} == first, "stage 1 was not trained again"
+    assert_resumed_exactly(tmp_path / "full" / "first", crashed / "first", where)
+    assert_resumed_exactly(tmp_path / "full" / "second", crashed / "second", where)
+
+
+def test_a_damaged_newest_checkpoint_is_reported_and_an_older_whole_one_resumed(tmp_path, data_dir, caplog):
     full, crashed = tmp_path / "full", tmp_path / "crashed"
-    train_in(full, overrides)
-    train_in(crashed, overrides, crash_at=4)  # last.ckpt: step 3 (validation end of epoch 0)
+    train_in(full, data_dir, WORDS)
+    train_in(crashed, data_dir, WORDS, crash_at=4)  # last.ckpt: step 3 (validation end of epoch 0)
     last = crashed / "checkpoints" / "last.ckpt"
-    last.write_bytes(last.read_bytes()[: last.stat().st_size // 2])  # as a kill of an older, non-atomic writer leaves it
+    last.write_bytes(last.read_bytes()[: last.stat().st_size // 2])  # as a copy cut short leaves it
     assert "truncated" in checkpoint_problem(last)
-    train_in(crashed, [*overrides, "resume=auto"])
-    assert f"skipping {last}" in caplog.text and "resuming from" in caplog.text and "epoch000" in caplog.text
+    caplog.set_level(logging.INFO, "lipreading.utils.resume")
+    train_in(crashed, data_dir, [*WORDS, "resume=auto"])
+    assert f"resume=auto: skipping {last}: it is truncated" in caplog.text
+    assert "resume=auto: resuming from" in caplog.text and "epoch000-acc" in caplog.text
     assert_resumed_exactly(full, crashed, "resumed from the best checkpoint of epoch 0")
 
 
-def test_killed_train_py_resumes_to_the_same_weights_and_metrics(tmp_path):
-    common = [*WORDS, *QUIET, f"paths.data_dir={tmp_path / 'data'}"]
-    full = run("train.py", *common, f"hydra.run.dir={tmp_path / 'full'}")
-    assert full.returncode == 0, full.stderr[-3000:]
-    crashed = tmp_path / "crashed"
+def test_killed_train_py_resumes_to_the_same_weights_and_metrics(tmp_path, data_dir):
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # as the subprocesses (OMP_NUM_THREADS=1): sums over threads round differently
+    try:
+        train_in(tmp_path / "full", data_dir, WORDS)  # in this process: the same code as train.py's
+    finally:
+        torch.set_num_threads(threads)
+    crashed, common = tmp_path / "crashed", [*WORDS, f"paths.data_dir={data_dir}"]
     killed = run("train.py", *common, f"hydra.run.dir={crashed}",
                  "+callbacks.killer._target_=tests.helpers.crash.KillAtStep", "+callbacks.killer.step=4")
     assert killed.returncode == -9, "the run should have been SIGKILLed"

@@ -4,6 +4,7 @@ from pathlib import Path
 
 import hydra
 import pytorch_lightning as pl
+import torch
 from omegaconf import OmegaConf
 from pytorch_lightning.callbacks import ModelCheckpoint
 
@@ -52,4 +53,10 @@ def test_dashboard_writes_pngs_and_logs_them_to_wandb_offline(compose_train, tmp
     assert list(media.glob("images/val/confusion_matrix_*.png")) and list(media.glob("videos/val/sample_clips_*.gif"))
     (artifact, aliases), = artifacts
     assert artifact.type == "model" and set(artifact.manifest.entries) == {"best.ckpt", "last.ckpt"}
+    # the history travels in the resume checkpoint: a resumed run's curves show the whole run
+    # (saved at the last validation: the epoch-end records that follow it are not in it yet)
+    resumed = Dashboard(str(run_dir))
+    resumed.load_state_dict(torch.load(run_dir / "ckpt" / "last.ckpt", weights_only=True)["callbacks"]["Dashboard"])
+    assert resumed.history["val/acc"] == dashboard.history["val/acc"] and len(resumed.history["val/acc"]) == 2
+    assert resumed.history["train_step/loss"] == dashboard.history["train_step/loss"]
     logger.experiment.finish()
