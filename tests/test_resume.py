@@ -23,7 +23,9 @@ from omegaconf import open_dict
 
 from lipreading.data.synthetic import default_vocabulary
 from lipreading.data.synthetic.espeak import espeak_available
+from lipreading.run import separation as separation_evaluation
 from lipreading.run.checkpoint import read_checkpoint
+from lipreading.run.evaluate import evaluate
 from lipreading.run.stages import train_stages
 from lipreading.run.train import train
 from lipreading.utils.resume import checkpoint_problem
@@ -190,6 +192,42 @@ def test_audio_visual_words_resume_exactly_from_any_step(tmp_path, data_dir):
 @needs_speech
 def test_separation_resumes_exactly_from_any_step(tmp_path, data_dir):
     check_resume_property(tmp_path, data_dir, SEPARATION, "separation")
+
+
+@needs_speech
+def test_a_killed_batch_separation_evaluation_continues_where_it_stopped(tmp_path, data_dir, monkeypatch):
+    train_in(tmp_path / "train", data_dir, [*SEPARATION, "trainer.max_epochs=1", "test=false"])
+    ckpt = tmp_path / "train" / "checkpoints" / "last.ckpt"
+
+    def evaluate_in(run_dir):
+        with initialize_config_dir(str(CONF), version_base="1.3"):
+            cfg = compose(config_name="eval", overrides=[f"ckpt={ckpt}", "eval.num_mixtures=10", "eval.num_examples=3",
+                                                           "eval.chunk_mixtures=4", "eval.workers=1"])
+        with open_dict(cfg):
+            cfg.paths.output_dir, cfg.paths.data_dir = str(run_dir), str(data_dir)
+        return evaluate(cfg)
+
+    def outputs(run_dir):
+        return {name: (run_dir / name).read_text() for name in ("mixtures.csv", "metrics.json", "by_level.csv")}
+
+    evaluate_in(tmp_path / "full")
+    measured, crashed, real = [], [], separation_evaluation.compute_metrics
+
+    def crash_in_the_second_chunk(records, *args):
+        if len(measured) == 4 and not crashed:
+            crashed.append(True)
+            raise SimulatedCrash("killed while measuring mixtures 4-7")
+        measured.extend(r["index"] for r in records)
+        return real(records, *args)
+
+    monkeypatch.setattr(separation_evaluation, "compute_metrics", crash_in_the_second_chunk)
+    with pytest.raises(SimulatedCrash):
+        evaluate_in(tmp_path / "crashed")
+    assert not (tmp_path / "crashed" / "metrics.json").exists()
+    evaluate_in(tmp_path / "crashed")
+    assert measured == list(range(10)), "the rerun measured only the mixtures not measured before"
+    assert outputs(tmp_path / "crashed") == outputs(tmp_path / "full")
+    assert sorted(p.name for p in (tmp_path / "crashed" / "examples").iterdir()) == ["000", "001", "002"]
 
 
 def test_a_kill_inside_stage_2_resumes_stage_2_and_leaves_stage_1_untouched(tmp_path, data_dir):
