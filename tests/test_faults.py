@@ -7,12 +7,15 @@ import signal
 from pathlib import Path
 
 import hydra
+import pytest
 import torch
 
 from lipreading.data.word_clips import WordClipDataset
 from lipreading.training import train
+from lipreading.utils.run_lock import RunDirInUse
 from tests.test_resume import QUIET, SMALL_CLIPS, compose_run, data_dir, differing_tensors, final_checkpoint  # noqa: F401
 from tests.helpers.teachers import TINY_MODEL
+from tests.helpers.locks import hold_lock_in_a_child
 
 # 3 words x 8 clips, batch 4: 6 steps per epoch, every clip read every epoch (no preloading).
 RUN = [*TINY_MODEL, *SMALL_CLIPS, *QUIET, "data.num_classes=3", "data.clips_per_word={train:8,val:3,test:3}",
@@ -46,3 +49,16 @@ def test_a_crashed_worker_mid_epoch_is_reported_and_the_run_goes_on_unchanged(tm
     assert marker.exists() and "a data-loader worker crashed" in caplog.text
     # no batch was lost: the run equals one whose worker never crashed
     assert not differing_tensors(final_checkpoint(tmp_path / "reference"), final_checkpoint(tmp_path / "crashed"))
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="holds the lock in a forked child (POSIX)")
+def test_a_second_training_run_in_the_same_run_dir_is_refused_before_it_writes_anything(tmp_path):
+    run_dir = tmp_path / "run"
+    pid = hold_lock_in_a_child(run_dir)
+    try:
+        with pytest.raises(RunDirInUse, match=f"{run_dir} is in use by another training run \\(PID {pid}"):
+            train(compose_run(RUN, run_dir, tmp_path / "data"))
+    finally:
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+    assert sorted(p.name for p in run_dir.iterdir()) == ["train.lock"]

@@ -2,30 +2,17 @@
 
 import os
 import signal
-import time
 
 import pytest
 
 from lipreading.utils.run_lock import RunDirInUse, RunDirLock
+from tests.helpers.locks import hold_lock_in_a_child
 
 pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="holds the lock in a forked child (POSIX)")
 
 
-def _hold_lock_in_a_child(run_dir):
-    ready_r, ready_w = os.pipe()
-    pid = os.fork()
-    if pid == 0:
-        lock = RunDirLock(run_dir)
-        lock.acquire()
-        os.write(ready_w, b"1")
-        time.sleep(60)  # killed before
-        os._exit(0)
-    os.read(ready_r, 1)
-    return pid
-
-
 def test_a_second_run_is_refused_naming_the_first_and_a_dead_ones_lock_is_taken_over(tmp_path, caplog):
-    pid = _hold_lock_in_a_child(tmp_path)
+    pid = hold_lock_in_a_child(tmp_path)
     try:
         with pytest.raises(RunDirInUse, match=rf"{tmp_path} is in use by another training run \(PID {pid} on .*\); "
                                               r"wait for it .* \(hydra.run.dir=\.\.\.\)"):
