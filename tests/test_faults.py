@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from lipreading.data.word_clips import WordClipDataset
-from lipreading.training import train
+from lipreading.run.train import train
 from lipreading.utils.run_lock import RunDirInUse
 from tests.test_resume import QUIET, SMALL_CLIPS, compose_run, data_dir, differing_tensors, final_checkpoint  # noqa: F401
 from tests.helpers.teachers import TINY_MODEL
