@@ -180,8 +180,9 @@ def test_sentences_resume_exactly_from_any_step(tmp_path, data_dir):
 @pytest.mark.parametrize("cached", [False, True], ids=["live_teacher", "cached_teacher_logits"])
 def test_distillation_resumes_exactly_from_any_step(tmp_path, data_dir, cached):
     teacher = write_teacher(tmp_path / "teacher" / "teacher.ckpt", default_vocabulary(3), tuple(SMALL_CLIPS))
-    check_resume_property(tmp_path, data_dir, [*WORDS, "distill=kd", f"distill.teacher.checkpoint={teacher}",
-                                               f"distill.cache_teacher_logits={str(cached).lower()}"], "distillation")
+    check_resume_property(tmp_path, data_dir, [*WORDS, "task=distillation", f"task.teacher.checkpoint={teacher}",
+                                               "task.mixup_alpha=0.4", f"task.cache_teacher_logits={str(cached).lower()}"],
+                          "distillation")
 
 
 @needs_speech
@@ -230,24 +231,36 @@ def test_a_killed_batch_separation_evaluation_continues_where_it_stopped(tmp_pat
     assert sorted(p.name for p in (tmp_path / "crashed" / "examples").iterdir()) == ["000", "001", "002"]
 
 
-def test_a_kill_inside_stage_2_resumes_stage_2_and_leaves_stage_1_untouched(tmp_path, data_dir):
-    stages = [*WORDS, "trainer.max_epochs=2", "+stages={first:{trainer:{max_epochs:1}},second:{seed:7}}"]
+# Two stages of one run dir: a plain staged run (the second stage with another seed), and born-again
+# generations (gen0, the student's word task alone; gen1 distilled from gen0's best checkpoint).
+STAGED = {
+    "stages": [*WORDS, "trainer.max_epochs=2", "+stages={first:{trainer:{max_epochs:1}},second:{seed:7}}"],
+    "generations": [*WORDS, "trainer.max_epochs=2", "task=distillation", "generations=1"],
+}
 
-    def train_stages_in(run_dir, overrides):
-        train_stages(compose_run(overrides, run_dir, data_dir))
 
-    train_stages_in(tmp_path / "full", stages)
-    step = kill_step(final_checkpoint(tmp_path / "full" / "second")["global_step"])
-    where = f"stage 2 crashed after step {step} (replay: RESUME_KILL_STEP={step})"
-    crashed = tmp_path / "crashed"
-    with pytest.raises(SimulatedCrash):
-        train_stages_in(crashed, [*stages, "+callbacks.crash={_target_:tests.helpers.crash.CrashAtStep,step:1000}",
-                                  f"+stages.second.callbacks.crash.step={step}"])  # in stage 2 only
-    first = {p: p.read_bytes() for p in (crashed / "first").rglob("*") if p.is_file() and p.suffix in (".ckpt", ".json")}
-    train_stages_in(crashed, stages)
-    assert {p: p.read_bytes() for p in first} == first, "stage 1 was not trained again"
-    assert_resumed_exactly(tmp_path / "full" / "first", crashed / "first", where)
-    assert_resumed_exactly(tmp_path / "full" / "second", crashed / "second", where)
+@pytest.mark.parametrize("kind, first, second", [("stages", "first", "second"), ("generations", "gen0", "gen1")])
+def test_a_kill_inside_stage_2_resumes_stage_2_and_leaves_stage_1_untouched(tmp_path, data_dir, kind, first, second):
+    overrides = STAGED[kind]
+
+    def train_stages_in(run_dir, extra=()):
+        train_stages(compose_run([*overrides, *extra], run_dir, data_dir))
+
+    full, crashed = tmp_path / "full", tmp_path / "crashed"
+    train_stages_in(full)
+    step = kill_step(final_checkpoint(full / second)["global_step"])
+    where = f"{kind}: {second} crashed after step {step} (replay: RESUME_KILL_STEP={step})"
+    with pytest.raises(SimulatedCrash):  # in the second stage only
+        train_stages_in(crashed, [f"+callbacks.crash={{_target_:tests.helpers.crash.CrashAtStep,step:{step},stage:{second}}}"])
+    assert (crashed / first / "metrics.json").is_file() and not (crashed / second / "metrics.json").exists(), where
+    earlier = {p: p.read_bytes() for p in (crashed / first).rglob("*") if p.is_file() and p.suffix in (".ckpt", ".json")}
+    train_stages_in(crashed)
+    assert {p: p.read_bytes() for p in earlier} == earlier, f"{where}: {first} was trained again"
+    assert_resumed_exactly(full / first, crashed / first, where)
+    assert_resumed_exactly(full / second, crashed / second, where)
+    if kind == "generations":  # gen1 was distilled, from the best checkpoint of its own run's gen0
+        teacher = Path(final_checkpoint(crashed / second)["config"]["distilled_from"]["teacher"]["checkpoint"])
+        assert teacher.parent == crashed / first / "checkpoints" and teacher.name.startswith("epoch"), where
 
 
 def test_a_damaged_newest_checkpoint_is_reported_and_an_older_whole_one_resumed(tmp_path, data_dir, caplog):

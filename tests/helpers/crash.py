@@ -2,6 +2,7 @@
 
 import os
 import signal
+from pathlib import Path
 
 from pytorch_lightning.callbacks import Callback
 
@@ -28,11 +29,15 @@ class CrashAtStep(Callback):
     no imports: seconds instead of tens of seconds): Lightning writes no checkpoint on the way out
     (no callback saves on exceptions here), so the run dir holds what a kill would leave, and the
     resumed run starts from it in a new Trainer, as a new process would.
+
+    ``stage=NAME`` crashes only the stage NAME of a staged run (the run whose output dir is named so).
     """
 
-    def __init__(self, step: int) -> None:
-        self.step = step
+    def __init__(self, step: int, stage: str | None = None) -> None:
+        self.step, self.stage = step, stage
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        if self.stage is not None and Path(trainer.default_root_dir).name != self.stage:
+            return
         if trainer.global_step >= self.step:
             raise SimulatedCrash(f"crashed after step {trainer.global_step}")
