@@ -5,6 +5,10 @@ raised after a random step: the run dir then holds what a kill leaves) and compa
 checkpoint (every tensor of the weights, the EMA weights and the optimizer) and the validation and
 test metrics bit for bit. ``RESUME_KILL_STEP=N`` replays one step; a failure names the step drawn.
 One test kills a real process with SIGKILL (train.py, as a user runs it).
+
+The default run keeps the words, the born-again generations (a stage, and a distillation run with a
+teacher) and the SIGKILL test; the other tasks' property tests are marked ``slow`` (``make test-slow``),
+to keep the default suite in its time budget.
 """
 
 from __future__ import annotations
@@ -168,33 +172,38 @@ def test_words_resume_exactly_from_any_step(tmp_path, data_dir):
     check_resume_property(tmp_path, data_dir, WORDS, "words")
 
 
+@pytest.mark.slow
 def test_words_with_ema_resume_exactly_from_any_step(tmp_path, data_dir):
     check_resume_property(tmp_path, data_dir, [*WORDS, "callbacks=ema", "callbacks.ema.update_starting_at_step=2"],
                           "words + EMA")
 
 
+@pytest.mark.slow
 def test_sentences_resume_exactly_from_any_step(tmp_path, data_dir):
     check_resume_property(tmp_path, data_dir, SENTENCES, "sentences")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("cached", [False, True], ids=["live_teacher", "cached_teacher_logits"])
 def test_distillation_resumes_exactly_from_any_step(tmp_path, data_dir, cached):
     teacher = write_teacher(tmp_path / "teacher" / "teacher.ckpt", default_vocabulary(3), tuple(SMALL_CLIPS))
     check_resume_property(tmp_path, data_dir, [*WORDS, "task=distillation", f"task.teacher.checkpoint={teacher}",
-                                               "task.mixup_alpha=0.4", f"task.cache_teacher_logits={str(cached).lower()}"],
-                          "distillation")
+                                               f"task.cache_teacher_logits={str(cached).lower()}"], "distillation")
 
 
+@pytest.mark.slow
 @needs_speech
 def test_audio_visual_words_resume_exactly_from_any_step(tmp_path, data_dir):
     check_resume_property(tmp_path, data_dir, AV_WORDS, "audio-visual words")
 
 
+@pytest.mark.slow
 @needs_speech
 def test_separation_resumes_exactly_from_any_step(tmp_path, data_dir):
     check_resume_property(tmp_path, data_dir, SEPARATION, "separation")
 
 
+@pytest.mark.slow
 @needs_speech
 def test_a_killed_batch_separation_evaluation_continues_where_it_stopped(tmp_path, data_dir, monkeypatch):
     train_in(tmp_path / "train", data_dir, [*SEPARATION, "trainer.max_epochs=1", "test=false"])
@@ -239,7 +248,8 @@ STAGED = {
 }
 
 
-@pytest.mark.parametrize("kind, first, second", [("stages", "first", "second"), ("generations", "gen0", "gen1")])
+@pytest.mark.parametrize("kind, first, second", [  # generations: a stage and a distillation run (a teacher) in one
+    pytest.param("stages", "first", "second", marks=pytest.mark.slow), ("generations", "gen0", "gen1")])
 def test_a_kill_inside_stage_2_resumes_stage_2_and_leaves_stage_1_untouched(tmp_path, data_dir, kind, first, second):
     overrides = STAGED[kind]
 
@@ -263,6 +273,7 @@ def test_a_kill_inside_stage_2_resumes_stage_2_and_leaves_stage_1_untouched(tmp_
         assert teacher.parent == crashed / first / "checkpoints" and teacher.name.startswith("epoch"), where
 
 
+@pytest.mark.slow
 def test_a_damaged_newest_checkpoint_is_reported_and_an_older_whole_one_resumed(tmp_path, data_dir, caplog):
     full, crashed = tmp_path / "full", tmp_path / "crashed"
     train_in(full, data_dir, WORDS)
