@@ -31,9 +31,9 @@ def test_epoch_order_is_sharded_into_disjoint_equal_parts():
 
 def test_a_resumed_rank_continues_its_own_shard():
     dataset = list(range(40))
-    full = ResumableLoader(dataset, batch_size=4, seed=1, rank=1, world_size=2)
+    full = ResumableLoader(dataset, EpochShuffleSampler(40, seed=1, rank=1, world_size=2), batch_size=4)
     batches = [b.tolist() for b in full]
-    resumed = ResumableLoader(dataset, batch_size=4, seed=1, rank=1, world_size=2)
+    resumed = ResumableLoader(dataset, EpochShuffleSampler(40, seed=1, rank=1, world_size=2), batch_size=4)
     resumed.load_state_dict({"epoch": 0, "batches_trained": 2})
     assert [b.tolist() for b in resumed] == batches[2:] and len(full) == 5
 

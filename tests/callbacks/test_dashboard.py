@@ -4,10 +4,12 @@ from pathlib import Path
 
 import hydra
 import pytorch_lightning as pl
+import torch
 from omegaconf import OmegaConf
 from pytorch_lightning.callbacks import ModelCheckpoint
 
 from lipreading.callbacks.dashboard import Dashboard
+from lipreading.callbacks.resume_checkpoint import ResumeCheckpoint
 from lipreading.run.checkpoint import training_record
 from lipreading.run.metadata import RunMetadata
 from lipreading.run.build import build_task
@@ -33,7 +35,7 @@ def test_dashboard_writes_pngs_and_logs_them_to_wandb_offline(compose_train, tmp
     trainer = pl.Trainer(
         accelerator="cpu", max_epochs=2, logger=[logger], log_every_n_steps=1, enable_progress_bar=False,
         callbacks=[RunMetadata(config, training_record(cfg)), dashboard, ModelCheckpoint(dirpath=run_dir / "ckpt", monitor="val/acc",
-                                                                  mode="max", save_last=True)],
+                                                                  mode="max"), ResumeCheckpoint(run_dir / "ckpt")],
     )
     datamodule = hydra.utils.instantiate(cfg.data)
     task = build_task(cfg)
@@ -51,4 +53,10 @@ def test_dashboard_writes_pngs_and_logs_them_to_wandb_offline(compose_train, tmp
     assert list(media.glob("images/val/confusion_matrix_*.png")) and list(media.glob("videos/val/sample_clips_*.gif"))
     (artifact, aliases), = artifacts
     assert artifact.type == "model" and set(artifact.manifest.entries) == {"best.ckpt", "last.ckpt"}
+    # the history travels in the resume checkpoint: a resumed run's curves show the whole run
+    # (saved at the last validation: the epoch-end records that follow it are not in it yet)
+    resumed = Dashboard(str(run_dir))
+    resumed.load_state_dict(torch.load(run_dir / "ckpt" / "last.ckpt", weights_only=True)["callbacks"]["Dashboard"])
+    assert resumed.history["val/acc"] == dashboard.history["val/acc"] and len(resumed.history["val/acc"]) == 2
+    assert resumed.history["train_step/loss"] == dashboard.history["train_step/loss"]
     logger.experiment.finish()

@@ -82,9 +82,13 @@ def test_collate_pads_video_and_tokens():
 def test_length_buckets_cover_every_clip_and_limit_padding():
     lengths = np.random.default_rng(0).integers(10, 200, 1000)
     sampler = LengthBucketSampler(lengths, batch_size=16, shuffle=True, seed=0)
-    first, second = list(sampler), list(sampler)
+    first = list(sampler)
+    assert list(sampler) == first, "an epoch's batches are a function of (seed, epoch) alone"
+    sampler.set_epoch(1)
+    second = list(sampler)
     assert sorted(i for b in first for i in b) == list(range(1000)) and len(first) == len(sampler)
     assert first != second  # a new order every epoch
+    assert list(LengthBucketSampler(lengths, batch_size=16, shuffle=True, seed=1)) != first  # and every seed
     padding = sum(lengths[b].max() - lengths[b].min() for b in first) / len(first)
     assert padding < 20  # random batches of 16 would span ~170 frames
     eval_batches = list(LengthBucketSampler(lengths, 16, shuffle=False))

@@ -1,9 +1,11 @@
 """Born-again generations are stages of the one staged-run driver: planned, chained, resumed."""
 
 import json
+import os
 from pathlib import Path
 
 import pytest
+import torch
 from omegaconf import open_dict
 
 from lipreading.run.stages import is_staged, train_stages
@@ -51,10 +53,14 @@ def test_the_born_again_chain_runs_from_generation_zero_and_resumes(compose_trai
     assert gen1.task.teacher.checkpoint == str(tmp_path / "run" / "gen0" / "checkpoints" / "best.ckpt")
     assert "generations" not in gen1 and gen1.paths.output_dir == str(tmp_path / "run" / "gen1")
 
-    # The same command again: generations 0 and 1 are skipped, 2 continues from its last.ckpt, 3 is trained.
+    # The same command again: generations 0 and 1 are skipped, 2 continues from its newest whole
+    # checkpoint (a newer, damaged one is skipped), 3 is trained.
     last = tmp_path / "run" / "gen2" / "checkpoints" / "last.ckpt"
     last.parent.mkdir(parents=True, exist_ok=True)
-    last.write_text("partial")
+    torch.save({"global_step": 5}, last)
+    damaged = last.with_name("epoch001-acc0.5000.ckpt")
+    damaged.write_text("cut short")
+    os.utime(damaged, (last.stat().st_mtime + 10,) * 2)
     resumed = FakeTrain()
     summary = train_stages(cfg, train_fn=resumed)
     assert [Path(c.paths.output_dir).name for c in resumed.configs] == ["gen2", "gen3"]

@@ -9,9 +9,10 @@ from typing import Any
 
 import pytorch_lightning as pl
 import torch
-from pytorch_lightning.callbacks import Callback
+from pytorch_lightning.callbacks import Callback, ModelCheckpoint
 from pytorch_lightning.loggers import WandbLogger
 
+from lipreading.callbacks.resume_checkpoint import ResumeCheckpoint
 from lipreading.reports.plots import (
     Series, plot_clip_strips, plot_confusion_matrix, plot_learning_curves, uint8_frames, write_gif,
 )
@@ -163,6 +164,14 @@ class Dashboard(Callback):
                 wandb.log_video(f"{stage}/sample_clips", gifs, step=trainer.global_step,
                                 caption=list(captions), format=["gif"] * len(gifs))
 
+    # --- resume ----------------------------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        """The learning-curve history, so that a resumed run's figures show the whole run."""
+        return {"history": self.history}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.history = {name: [tuple(point) for point in series] for name, series in state["history"].items()}
+
     # --- W&B -------------------------------------------------------------------------------------
     @staticmethod
     def _wandb(trainer: pl.Trainer) -> WandbLogger | None:
@@ -175,19 +184,22 @@ class Dashboard(Callback):
 
     def on_fit_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         wandb = self._wandb(trainer)
-        checkpoints = trainer.checkpoint_callback
-        if not (self.log_checkpoint and wandb is not None and checkpoints is not None and trainer.is_global_zero):
+        best_callback = next((c for c in trainer.checkpoint_callbacks if isinstance(c, ModelCheckpoint)), None)
+        resume = next((c for c in trainer.checkpoint_callbacks if isinstance(c, ResumeCheckpoint)), None)
+        if not (self.log_checkpoint and wandb is not None and trainer.is_global_zero):
             return
         import wandb as wandb_sdk
 
-        best, last = checkpoints.best_model_path, getattr(checkpoints, "last_model_path", "")
+        best = best_callback.best_model_path if best_callback is not None else ""
+        last = str(resume.path) if resume is not None else (best_callback.last_model_path if best_callback else "")
         files = {name: path for name, path in (("best.ckpt", best), ("last.ckpt", last)) if path and Path(path).is_file()}
         if not files:
             return
-        score = checkpoints.best_model_score
+        score = best_callback.best_model_score if best_callback is not None else None
         artifact = wandb_sdk.Artifact(
             f"model-{wandb.experiment.id}", type="model",
-            metadata={"monitor": checkpoints.monitor, "score": None if score is None else float(score),
+            metadata={"monitor": best_callback.monitor if best_callback is not None else None,
+                      "score": None if score is None else float(score),
                       "best_model_path": best, "global_step": trainer.global_step},
         )
         for name, path in files.items():

@@ -41,8 +41,10 @@ class TeacherLogitsCache(Callback):
             log.info("teacher logits: read %d clips from %s", len(stored["paths"]), file)
         else:
             start = time.perf_counter()
+            # A private generator: a DataLoader draws its workers' base seed from the global generator
+            # otherwise, and a run that computes the cache would then train differently from one that reads it.
             loader = DataLoader(dataset, batch_size=datamodule.eval_batch_size, collate_fn=collate_clips,
-                                num_workers=datamodule.num_workers)
+                                num_workers=datamodule.num_workers, generator=torch.Generator())
             logits_by_path = compute_teacher_logits(teacher, loader, pl_module.device)
             stored = {"paths": list(logits_by_path), "logits": torch.stack(list(logits_by_path.values()))}
             file.parent.mkdir(parents=True, exist_ok=True)

@@ -10,9 +10,8 @@ import pytorch_lightning as pl
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from lipreading.data.loaders import EpochShuffleSampler, ResumableLoader, ShardSampler, rank_and_world_size
-
 from lipreading.data.clip import ClipError, load_clip
+from lipreading.data.loaders import EpochShuffleSampler, ResumableLoader, ShardSampler, rank_and_world_size, run_seed
 from lipreading.utils.errors import ConfigError
 
 STAGE_SPLITS = {"fit": ("train", "val"), "validate": ("val",), "test": ("test",)}
@@ -95,13 +94,14 @@ class ClipDataModule(pl.LightningDataModule):
                 f"{source}: the training split has {len(dataset)} clips, fewer than one batch "
                 f"(data.batch_size={self.batch_size}) per process ({world_size}); lower data.batch_size or add data"
             )
+        sampler = sampler_type(len(dataset), run_seed(), rank, world_size)
+        return self.resumable_loader(dataset, sampler, collate_fn, batch_size=self.batch_size)
+
+    def resumable_loader(self, dataset: Dataset, sampler: Any, collate_fn: Any, batch_size: int | None) -> DataLoader:
+        """A :class:`ResumableLoader` over ``dataset`` with this datamodule's workers (``batch_size=None``:
+        ``sampler`` yields batches)."""
         return ResumableLoader(
-            dataset,
-            batch_size=self.batch_size,
-            seed=torch.initial_seed() % 2**31,
-            rank=rank,
-            world_size=world_size,
-            sampler_type=sampler_type,
+            dataset, sampler, batch_size,
             num_workers=self.num_workers,
             persistent_workers=self.num_workers > 0,
             collate_fn=collate_fn,

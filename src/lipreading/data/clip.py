@@ -32,7 +32,6 @@ from __future__ import annotations
 import logging
 import math
 import os
-import tempfile
 import zipfile
 from collections.abc import Collection
 from dataclasses import dataclass
@@ -41,6 +40,7 @@ from pathlib import Path
 import numpy as np
 
 from lipreading.utils.errors import UserError
+from lipreading.utils.io import atomic_file
 
 
 log = logging.getLogger(__name__)
@@ -117,15 +117,8 @@ def save_clip(path: str | os.PathLike, clip: Clip) -> None:
         ).reshape(-1, 2)
     if clip.landmarks is not None:
         arrays["landmarks"] = np.asarray(clip.landmarks, dtype=np.float32)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".tmp.npz", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_file(path) as f:  # a kill leaves no partial clip (its temporary file is not a *.npz)
+        np.savez(f, **arrays)
 
 
 TRAINING_FIELDS = frozenset({"video", "fps", "label", "word_start", "word_end"})

@@ -111,6 +111,16 @@ class WordDataModule(ClipDataModule):
     def train_dataloader(self) -> DataLoader:
         return self.shuffled_loader(self.datasets["train"], collate_clips, str(self.root))
 
+    def state_dict(self) -> dict[str, Any]:
+        """The training audio transform's state (its noise generator and babble bank), saved in checkpoints
+        so that a resumed run adds the same noise."""
+        transform = self.audio_train_transform
+        return {"audio_train_transform": transform.state_dict()} if hasattr(transform, "state_dict") else {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        if "audio_train_transform" in state:
+            self.audio_train_transform.load_state_dict(state["audio_train_transform"])
+
     def on_after_batch_transfer(self, batch: dict[str, Any], dataloader_idx: int) -> dict[str, Any]:
         batch = super().on_after_batch_transfer(batch, dataloader_idx)
         if "audio" in batch:

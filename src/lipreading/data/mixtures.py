@@ -61,7 +61,8 @@ class MixtureDataset(Dataset):
     with probability ``noise_prob``, background noise (``noise_kinds``) at an SNR drawn from
     ``noise_snr_db`` relative to the mixture. With ``size`` the evaluation keys ``0..size-1`` pick their
     target clip at random too (``eval.num_mixtures`` mixtures from any number of clips).
-    The item's ``sources`` are the target first, then the interferers, as they sound in the mixture.
+    The item's ``sources`` are the target first, then the interferers, as they sound in the mixture;
+    its ``index`` is the key's index (what a batch evaluation records each mixture by).
     """
 
     def __init__(
@@ -115,6 +116,7 @@ class MixtureDataset(Dataset):
         if self.noise_kinds and rng.random() < self.noise_prob:
             mixture, noise_snr = self._add_noise(mixture, rng)
         return {
+            "index": index,
             "mixture": mixture,
             "sources": stacked,
             "video": target["video"],
@@ -162,6 +164,7 @@ def collate_mixtures(items: list[dict[str, Any] | None]) -> dict[str, Any]:
         mixture[b, : item["mixture"].shape[0]] = item["mixture"]
         sources[b, :, : item["sources"].shape[1]] = item["sources"]
     return {
+        "index": torch.tensor([item["index"] for item in good]),
         "video": video,
         "lengths": lengths,
         "mixture": mixture,

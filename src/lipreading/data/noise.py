@@ -136,6 +136,14 @@ class AudioNoise:
         mixed = torch.where(noisy.to(audio.device)[:, None], mix_at_snr(audio, noise, snr, lengths), audio)
         return standardise(mixed, lengths)
 
+    def state_dict(self) -> dict[str, torch.Tensor]:
+        """The noise generator and the babble bank: what a resumed run needs to add the same noise."""
+        return {"generator": self.generator.get_state(), "bank": self.bank.clone()}
+
+    def load_state_dict(self, state: dict[str, torch.Tensor]) -> None:
+        self.generator.set_state(state["generator"])
+        self.bank = state["bank"].clone()
+
     def _bank(self, num_samples: int) -> torch.Tensor:
         """The kept clips, cut or zero-padded to ``num_samples``."""
         if self.bank.shape[0] == 0:

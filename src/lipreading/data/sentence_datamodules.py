@@ -13,7 +13,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from lipreading.data.base import ClipDataModule, check_modality, reads_audio, require_audio
-from lipreading.data.loaders import rank_and_world_size
+from lipreading.data.loaders import rank_and_world_size, run_seed
 from lipreading.data.sentences import (
     LengthBucketSampler,
     SentenceClipDataset,
@@ -55,7 +55,6 @@ class SentenceDataModule(ClipDataModule):
         punctuation: str = "remove",
         min_char_count: int = 1,
         preload: bool = False,
-        seed: int = 0,
         setup_hint: str = "",
         modality: str = "video",
         audio_mismatch: str = "trim",
@@ -71,7 +70,6 @@ class SentenceDataModule(ClipDataModule):
         self.max_frames = max_frames
         self.punctuation, self.min_char_count = punctuation, min_char_count
         self.preload = preload
-        self.seed = seed
         self.setup_hint = setup_hint
         self._tokenizer: CharTokenizer | None = None
         self._manifests: dict[str, list[Utterance]] = {}
@@ -125,20 +123,23 @@ class SentenceDataModule(ClipDataModule):
         """Whether items carry audio (``modality`` audio or av)."""
         return reads_audio(self.modality)
 
-    def dataloader(self, split: str, shuffle: bool = False) -> DataLoader:
+    def dataloader(self, split: str) -> DataLoader:
+        """An evaluation loader over ``split`` (set up first): length-sorted batches in order (this rank's share)."""
         dataset = self.datasets[split]
         rank, world_size = rank_and_world_size(self.trainer)
-        sampler = LengthBucketSampler(
-            dataset.lengths, self.batch_size if shuffle else self.eval_batch_size, shuffle, seed=self.seed,
-            rank=rank, world_size=world_size,
-        )
+        sampler = LengthBucketSampler(dataset.lengths, self.eval_batch_size, shuffle=False, rank=rank, world_size=world_size)
         return DataLoader(
             dataset, batch_sampler=sampler, num_workers=self.num_workers,
             persistent_workers=self.num_workers > 0, collate_fn=partial(collate_sentences, pad_id=self.tokenizer.pad_id),
         )
 
     def train_dataloader(self) -> DataLoader:
-        return self.dataloader("train", shuffle=True)
+        """Shuffled length buckets, a function of the run's seed and the epoch, resumable mid-epoch."""
+        dataset = self.datasets["train"]
+        rank, world_size = rank_and_world_size(self.trainer)
+        sampler = LengthBucketSampler(dataset.lengths, self.batch_size, shuffle=True, seed=run_seed(),
+                                      rank=rank, world_size=world_size)
+        return self.resumable_loader(dataset, sampler, partial(collate_sentences, pad_id=self.tokenizer.pad_id), batch_size=None)
 
     def stats(self, fps: float = 25.0, bin_seconds: float = 1.0) -> str:
         """Split sizes, a duration histogram, the vocabulary size and the OOV rate of val/test."""
@@ -194,7 +195,7 @@ class SyntheticSentenceDataModule(SentenceDataModule):
         generation_workers: int | None = None,
         **kwargs: Any,
     ) -> None:
-        super().__init__(root, train_transform, eval_transform, seed=seed, **kwargs)
+        super().__init__(root, train_transform, eval_transform, **kwargs)
         self.generation = {"clips": dict(clips), "grammar": grammar, "frame_size": frame_size, "fps": fps, "seed": seed}
         self.generation_workers = generation_workers
 

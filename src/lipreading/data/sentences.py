@@ -26,6 +26,7 @@ from tqdm import tqdm
 
 from lipreading.data.audio import AUDIO_FIELDS, AudioError, check_mismatch_policy, clip_audio
 from lipreading.data.clip import TRAINING_FIELDS, ClipError, SkippedClips, grayscale_video, load_clip
+from lipreading.data.loaders import EpochShuffleSampler
 from lipreading.data.tokenizer import CharTokenizer
 from lipreading.utils.errors import UserError
 
@@ -212,7 +213,10 @@ class LengthBucketSampler(Sampler[list[int]]):
     """Batches of clips of similar length, to spend little compute on padding.
 
     Training (``shuffle``): shuffle, cut into pools of ``pool_batches`` batches, sort each pool
-    by length, batch it, shuffle the batches (a fresh order every epoch from ``seed``).
+    by length, batch it, shuffle the batches: a fresh order every epoch, a function of
+    ``(seed, epoch)`` alone (``sampler``, an :class:`EpochShuffleSampler` whose epoch Lightning
+    sets, gives the clip order), so that a resumed run draws the same batches; ``start`` batches
+    of this rank's share are left out of the next iteration (resuming mid-epoch).
     Evaluation: batches of the length-sorted clips, in order (deterministic).
     Under distributed training (``world_size > 1``) every rank draws the same batches and keeps
     every ``world_size``-th one (training: the same number on every rank), so ranks see disjoint clips.
@@ -227,7 +231,16 @@ class LengthBucketSampler(Sampler[list[int]]):
         self.lengths = np.asarray(lengths)
         self.batch_size, self.shuffle, self.pool_batches = batch_size, shuffle, pool_batches
         self.rank, self.world_size = rank, world_size
-        self.generator = np.random.default_rng(seed)
+        self.seed = seed
+        self.sampler = EpochShuffleSampler(len(self.lengths), seed)
+        self.start = 0
+
+    @property
+    def epoch(self) -> int:
+        return self.sampler.epoch
+
+    def set_epoch(self, epoch: int) -> None:
+        self.sampler.set_epoch(epoch)
 
     def _shard(self, batches: list[list[int]]) -> list[list[int]]:
         if self.shuffle:  # equal counts, so that no rank waits for another at the end of an epoch
@@ -238,17 +251,19 @@ class LengthBucketSampler(Sampler[list[int]]):
         if not self.shuffle:
             order = np.argsort(self.lengths, kind="stable")
             return [order[i : i + self.batch_size].tolist() for i in range(0, len(order), self.batch_size)]
-        order = self.generator.permutation(len(self.lengths))
+        order = np.asarray(self.sampler.epoch_order())
         pool = self.batch_size * self.pool_batches
         batches = []
         for start in range(0, len(order), pool):
             chunk = order[start : start + pool]
             chunk = chunk[np.argsort(self.lengths[chunk], kind="stable")]
             batches += [chunk[i : i + self.batch_size].tolist() for i in range(0, len(chunk), self.batch_size)]
-        return [batches[i] for i in self.generator.permutation(len(batches))]
+        batch_order = np.random.default_rng([self.seed, self.epoch]).permutation(len(batches))
+        return [batches[i] for i in batch_order]
 
     def __iter__(self) -> Iterator[list[int]]:
-        return iter(self._shard(self._batches()))
+        start, self.start = self.start, 0
+        return iter(self._shard(self._batches())[start:])
 
     def __len__(self) -> int:
         total = -(-len(self.lengths) // self.batch_size) if not self.shuffle else sum(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, Subset
 
 from lipreading.data.base import ClipDataModule
 from lipreading.data.loaders import EpochKeyedSampler
@@ -60,6 +60,7 @@ class SeparationDataModule(ClipDataModule):
         self.num_workers, self.seed = num_workers, seed
         self.train_transform, self.eval_transform = clips.train_transform, clips.eval_transform
         self.mixtures: dict[str, MixtureDataset] = {}
+        self.predict_indices: list[int] | None = None
 
     @property
     def num_speakers(self) -> int:
@@ -85,6 +86,13 @@ class SeparationDataModule(ClipDataModule):
     def dataloader(self, split: str) -> DataLoader:
         """The fixed mixtures of ``split`` in order (this rank's share)."""
         return self.ordered_loader(self.mixtures[split], collate_mixtures)
+
+    def predict_dataloader(self) -> DataLoader:
+        """The fixed mixtures of ``predict_split``, only those of ``predict_indices`` when it is set (a batch
+        evaluation that continues where it stopped)."""
+        mixtures = self.mixtures[self.predict_split]
+        indices = self.predict_indices
+        return self.ordered_loader(mixtures if indices is None else Subset(mixtures, indices), collate_mixtures)
 
     def train_dataloader(self) -> DataLoader:
         source = f"mixtures of {getattr(self.clips, 'root', 'the clips')}"

@@ -25,6 +25,7 @@ from tqdm import tqdm
 
 from lipreading.data.clip import Clip, ClipError, load_clip, save_clip
 from lipreading.preprocessing.config import PreprocessConfig
+from lipreading.utils.io import remove_stale_temporaries
 
 if TYPE_CHECKING:
     from lipreading.preprocessing.items import Listing
@@ -135,6 +136,8 @@ def process_listing(
     """Produce every listed clip (on ``workers`` processes; 1 runs here), write manifests."""
     items = listing.items
     output_dir = Path(output_dir)
+    if output_dir.is_dir() and (stale := remove_stale_temporaries(output_dir)):
+        log.info("%s: removed %d partial file(s) of an interrupted run", output_dir, stale)
     work = partial(process_item, output_dir=output_dir, config=config or PreprocessConfig())
     start = time.perf_counter()
     summary = Summary(unlisted=list(listing.skipped))

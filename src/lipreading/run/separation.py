@@ -4,6 +4,8 @@ Evaluation (``python eval.py ckpt=...``) writes into the run dir: ``mixtures.csv
 ``metrics.json`` (the averages), ``by_level.csv`` (SI-SDRi per target-to-interferer level) and, for
 the first ``eval.num_examples`` mixtures, ``examples/NNN/`` with the WAVs and spectrogram PNG.
 The metrics run in ``eval.workers`` processes with one thread each (BSS-eval and STOI are numpy).
+``mixtures.jsonl`` records each measured mixture at once: run again after a kill, the evaluation
+continues where it stopped.
 
 Inference (``python infer.py video=PATH ckpt=SEPARATION_CKPT``) separates the speaker whose mouth the
 video shows: the mouth is tracked and cropped as for
@@ -40,6 +42,7 @@ from lipreading.run.checkpoint import Checkpoint
 from lipreading.run.mouth import model_inputs, read_mouth
 from lipreading.utils.errors import ConfigError
 from lipreading.utils.io import atomic_write_json, atomic_write_text
+from lipreading.utils.journal import Journal
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +55,9 @@ def _metrics_of(job: tuple[np.ndarray, np.ndarray, np.ndarray, bool]) -> dict[st
     return mixture_metrics(*job)
 
 
+RECORD_FIELDS = ("index", "target", "interferers", "level_db", "noise_snr_db")
+
+
 def mixtures_of(outputs: list[dict[str, Any]], samples_per_frame: int) -> list[dict[str, Any]]:
     """One record per mixture from the predict outputs, its signals cut to its valid samples."""
     records = []
@@ -59,6 +65,7 @@ def mixtures_of(outputs: list[dict[str, Any]], samples_per_frame: int) -> list[d
         for b in range(len(batch["lengths"])):
             length = int(batch["lengths"][b]) * samples_per_frame
             records.append({
+                "index": int(batch["index"][b]),
                 "target": batch["path"][b],
                 "interferers": list(batch["interferers"][b]),
                 "level_db": float(batch["level_db"][b, 0]),
@@ -80,20 +87,34 @@ def compute_metrics(records: list[dict[str, Any]], workers: int, with_pesq: bool
         return list(pool.map(_metrics_of, jobs, chunksize=max(1, len(jobs) // (4 * workers))))
 
 
-def mixtures_csv(records: list[dict[str, Any]], rows: list[dict[str, float]]) -> str:
-    """One row per mixture: index, target clip, interferers, level, noise SNR, then every metric."""
-    names = list(rows[0]) if rows else []
+def mixtures_csv(rows: list[dict[str, Any]]) -> str:
+    """One row per mixture: its index, target clip, interferers, level, noise SNR, then every metric."""
+    names = [n for n in rows[0] if n not in RECORD_FIELDS] if rows else []
     out = io.StringIO()
     writer = csv.writer(out)
-    writer.writerow(["index", "target", "interferers", "level_db", "noise_snr_db", *names])
-    for i, (record, row) in enumerate(zip(records, rows)):
-        writer.writerow([i, record["target"], " ".join(record["interferers"]), f"{record['level_db']:.2f}",
-                         f"{record['noise_snr_db']:.2f}", *(f"{row[n]:.4f}" for n in names)])
+    writer.writerow([*RECORD_FIELDS, *names])
+    for row in rows:
+        writer.writerow([row["index"], row["target"], " ".join(row["interferers"]), f"{row['level_db']:.2f}",
+                         f"{row['noise_snr_db']:.2f}", *(f"{row[n]:.4f}" for n in names)])
     return out.getvalue()
 
 
+def evaluation_identity(cfg: DictConfig, num_mixtures: int, with_pesq: bool) -> dict[str, Any]:
+    """What makes two evaluations the same job: the checkpoint file, the split, the mixtures, the metrics."""
+    ckpt = Path(cfg.ckpt).resolve()
+    stat = ckpt.stat()
+    return {"checkpoint": str(ckpt), "bytes": stat.st_size, "mtime_ns": stat.st_mtime_ns, "split": cfg.split,
+            "num_mixtures": num_mixtures, "pesq": with_pesq,
+            "data": OmegaConf.to_container(cfg.data, resolve=True) if cfg.get("data") else {}}
+
+
 def evaluate_separation(cfg: DictConfig, checkpoint: Checkpoint) -> dict[str, float]:
-    """Separate ``eval.num_mixtures`` fixed mixtures of ``cfg.split`` and measure them (see the module doc)."""
+    """Separate ``eval.num_mixtures`` fixed mixtures of ``cfg.split`` and measure them (see the module doc).
+
+    ``eval.chunk_mixtures`` mixtures at a time: each chunk's rows are recorded in ``mixtures.jsonl`` as
+    soon as they are measured (and its examples written), so the same command run again after a kill
+    continues with the mixtures not measured yet and ends with the same files.
+    """
     for option in ("tta", "save_log_probs"):
         if cfg.get(option):
             raise ConfigError(f"{option}={cfg.get(option)} applies to word checkpoints; {cfg.ckpt} is a separation checkpoint")
@@ -106,10 +127,6 @@ def evaluate_separation(cfg: DictConfig, checkpoint: Checkpoint) -> dict[str, fl
         datamodule.set_num_mixtures(cfg.split, int(options["num_mixtures"]))
     datamodule.predict_split = cfg.split
     datamodule.prepare_data()
-    trainer = hydra.utils.instantiate(cfg.trainer)
-    records = mixtures_of(trainer.predict(task, datamodule=datamodule), checkpoint.input["samples_per_frame"])
-    if not records:
-        raise ConfigError(f"no mixture of the {cfg.split} split could be made (all clips unreadable?)")
     choice = options.get("pesq", "auto")
     if choice not in ("auto", True, False):
         raise ConfigError(f"eval.pesq={choice!r}: use auto (when the pesq package is installed), true or false")
@@ -117,20 +134,40 @@ def evaluate_separation(cfg: DictConfig, checkpoint: Checkpoint) -> dict[str, fl
     if with_pesq and not pesq_available():
         raise ConfigError("eval.pesq=true needs the optional pesq package: pip install '.[pesq]' (it compiles C code)")
     workers = int(options.get("workers") or os.cpu_count() or 1)
-    rows = compute_metrics(records, workers, with_pesq)
+    datamodule.setup_split(cfg.split)
+    num_mixtures = len(datamodule.mixtures[cfg.split])
     output_dir = Path(cfg.paths.output_dir)
+    journal = Journal(output_dir / "mixtures.jsonl", evaluation_identity(cfg, num_mixtures, with_pesq))
+    todo = [i for i in range(num_mixtures) if i not in journal.done]
+    if journal.done:
+        log.info("%s: continuing an interrupted evaluation: %d of %d mixtures were measured before",
+                 output_dir, num_mixtures - len(todo), num_mixtures)
+    trainer = hydra.utils.instantiate(cfg.trainer)
+    num_examples, chunk = int(options.get("num_examples", 5)), max(1, int(options.get("chunk_mixtures") or 64))
+    for start in range(0, len(todo), chunk):
+        datamodule.predict_indices = todo[start : start + chunk]
+        records = mixtures_of(trainer.predict(task, datamodule=datamodule), checkpoint.input["samples_per_frame"])
+        rows = compute_metrics(records, workers, with_pesq)
+        for record, row in zip(records, rows):
+            if record["index"] < num_examples:
+                title = f"{Path(record['target']).stem}: level {record['level_db']:+.1f} dB, SI-SDRi {row['si_sdri']:.1f} dB"
+                write_example(output_dir / "examples" / f"{record['index']:03d}", record["mixture"], record["estimate"],
+                              record["sources"], title)
+        measured = {record["index"] for record in records}
+        journal.append([*({**{k: r[k] for k in RECORD_FIELDS}, **row} for r, row in zip(records, rows)),
+                        *({"index": i, "skipped": True} for i in datamodule.predict_indices if i not in measured)])
+    rows = [row for _, row in sorted(journal.done.items()) if not row.get("skipped")]
+    if not rows:
+        raise ConfigError(f"no mixture of the {cfg.split} split could be made (all clips unreadable?)")
     summary = {f"{cfg.split}/{k}": v for k, v in summarise(rows).items()}
-    levels = by_level([{**row, "level_db": record["level_db"]} for record, row in zip(records, rows)])
+    levels = by_level(rows)
     atomic_write_json(output_dir / "metrics.json", {
         "checkpoint": str(cfg.ckpt), "modality": checkpoint.input["modality"], "pesq": with_pesq, **summary,
         "by_level": levels,
         "note": "audio-only models: the output that best matches the target (PIT assignment) is scored",
     })
-    atomic_write_text(output_dir / "mixtures.csv", mixtures_csv(records, rows))
+    atomic_write_text(output_dir / "mixtures.csv", mixtures_csv(rows))
     atomic_write_text(output_dir / "by_level.csv", _levels_csv(levels))
-    for i, (record, row) in enumerate(zip(records[: int(options.get("num_examples", 5))], rows)):
-        title = f"{Path(record['target']).stem}: level {record['level_db']:+.1f} dB, SI-SDRi {row['si_sdri']:.1f} dB"
-        write_example(output_dir / "examples" / f"{i:03d}", record["mixture"], record["estimate"], record["sources"], title)
     log.info("%s: %s (written to %s)", cfg.ckpt, summary, output_dir)
     return summary
 

@@ -21,7 +21,7 @@ the student's task alone, then ``gen1`` .. ``genN``, each distilled from the one
 (``task.teacher.checkpoint=PATH``) stands in for ``gen0``.
 
 Each stage trains in ``<run dir>/<stage>``; a stage with a ``metrics.json`` is done and is skipped
-when the command is run again, and an interrupted stage resumes from its ``last.ckpt``. With
+when the command is run again, and an interrupted stage resumes from its newest whole checkpoint. With
 ``resume=auto`` and a fresh run directory the most recent earlier run with the same overrides is
 continued. ``stages.md`` tabulates every stage's figures; ``cfg.snr_evaluation`` (noises, snrs) then
 evaluates every stage's checkpoint against the SNR.
@@ -42,7 +42,7 @@ from lipreading.run.noise import accuracy_against_snr, write_snr_report
 from lipreading.run.train import train
 from lipreading.utils.errors import ConfigError
 from lipreading.utils.io import atomic_write_json, atomic_write_text
-from lipreading.utils.resume import _overrides
+from lipreading.utils.resume import _overrides, latest_valid_checkpoint
 
 log = logging.getLogger(__name__)
 
@@ -156,11 +156,11 @@ def stage_config(cfg: DictConfig, name: str, stage_dir: Path, checkpoints: dict[
     for key, value in dotted.items():  # `data.modality: video`, applied last, as on the command line
         OmegaConf.update(stage, key, value, merge=True, force_add=True)
     _resolve_stage_references(stage, name, checkpoints)
-    last = stage_dir / "checkpoints" / "last.ckpt"
+    resume_from = latest_valid_checkpoint(stage_dir)  # an interrupted stage: its newest whole checkpoint
     with open_dict(stage):
         stage.paths.output_dir = str(stage_dir)
         stage.resume = None
-        stage.ckpt_path = str(last) if last.is_file() else None
+        stage.ckpt_path = str(resume_from) if resume_from else None
     return stage
 
 

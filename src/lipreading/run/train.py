@@ -10,6 +10,7 @@ from typing import Any
 import hydra
 import pytorch_lightning as pl
 from omegaconf import DictConfig, OmegaConf
+from pytorch_lightning.callbacks import ModelCheckpoint
 
 from lipreading.callbacks.exact_resume import ExactResume
 from lipreading.run.build import build_task, build_trainer, initialise, stored_config
@@ -18,6 +19,7 @@ from lipreading.run.metadata import RunMetadata, environment
 from lipreading.utils.errors import ConfigError
 from lipreading.utils.io import atomic_write_json
 from lipreading.utils.resume import resolve_ckpt_path
+from lipreading.utils.run_lock import RunDirLock
 from lipreading.utils.validation import validate_training_config
 
 log = logging.getLogger(__name__)
@@ -44,8 +46,16 @@ def check_resumable(ckpt_path: str) -> None:
 
 
 def train(cfg: DictConfig) -> dict[str, float]:
-    """Train (and test) as ``cfg`` says; return the final metrics, also saved as metrics.json."""
+    """Train (and test) as ``cfg`` says; return the final metrics, also saved as metrics.json.
+
+    One run at a time per run dir: a second one is refused while the first holds its lock.
+    """
     validate_training_config(cfg)
+    with RunDirLock(cfg.paths.output_dir):
+        return _train(cfg)
+
+
+def _train(cfg: DictConfig) -> dict[str, float]:
     pl.seed_everything(cfg.seed, workers=True)
     output_dir = Path(cfg.paths.output_dir)
     config = stored_config(OmegaConf.to_container(cfg, resolve=True))
@@ -72,7 +82,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
     metrics["train_seconds"] = time.perf_counter() - start
 
     if cfg.get("test"):
-        best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
+        best = next((c.best_model_path for c in trainer.checkpoint_callbacks if isinstance(c, ModelCheckpoint)), "")
         results = trainer.test(task, datamodule=datamodule, ckpt_path=best or None)
         metrics.update({k: float(v) for k, v in results[0].items()})
         metrics["best_checkpoint"] = best

@@ -202,7 +202,8 @@ class SeparationTask(pl.LightningModule):
         return {
             "estimates": estimates,
             "target_estimate": target_estimate(estimates, batch["sources"], self.ordered),
-            **{key: batch[key] for key in ("mixture", "sources", "lengths", "level_db", "noise_snr_db", "path", "interferers")},
+            **{key: batch[key] for key in ("index", "mixture", "sources", "lengths", "level_db", "noise_snr_db", "path",
+                                           "interferers")},
         }
 
     def configure_optimizers(self) -> Any:
