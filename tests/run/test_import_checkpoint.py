@@ -139,11 +139,15 @@ def test_train_starts_from_it_with_init_from_model_and_refuses_to_resume_it(impo
     resume = compose_config("train", [*overrides, f"ckpt_path={path}"], tmp_path / "resume")
     with pytest.raises(ConfigError, match=r"written by import:tcn_reference.*init_from.model="):
         train(resume)
-    cfg = compose_config("train", [*overrides, f"init_from.model={path}"], tmp_path / "init")
+    # Fine-tuning to two of its words: a new head whose rows for these words are the imported ones.
+    cfg = compose_config("train", [*overrides, f"init_from.model={path}", "data.num_classes=2",
+                                   "data.vocabulary=[ABOUT,ABSOLUTELY]", "task.freeze=frontend"], tmp_path / "init")
     with caplog.at_level(logging.INFO, logger="lipreading.run.build"):
         train(cfg)  # one batch of training and validation (trainer=debug)
+    assert f"init_from.model={path}: a new head for this run's 2 classes (the checkpoint has 500); 2 rows" in caplog.text
     assert f"initialised the whole network from {path}" in caplog.text
     net = build_task(cfg).net
-    initialise(net, {"model": str(path)})
+    initialise(net, {"model": str(path)}, ["ABOUT", "ABSOLUTELY"])
     stored = network_state(read_checkpoint(path))
-    assert all(torch.equal(value, stored[name]) for name, value in net.state_dict().items())
+    assert all(torch.equal(value, stored[name] if not name.startswith("head.") else stored[name][:2])
+               for name, value in net.state_dict().items())
