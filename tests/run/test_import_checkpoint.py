@@ -23,6 +23,7 @@ from lipreading.run.checkpoint import read_checkpoint
 from lipreading.run.evaluate import evaluate
 from lipreading.run.export import export
 from lipreading.run.import_checkpoint import IMPORTERS, import_checkpoint, main, merge_overrides, parse_arguments
+from lipreading.run import mouth
 from lipreading.run.infer import infer
 from lipreading.run.train import train
 from lipreading.utils.errors import ConfigError
@@ -69,7 +70,8 @@ def test_the_imported_checkpoint_holds_the_reference_weights_config_and_record(i
                                             "use_boundary")} == {
         "modality": "video", "frame_size": 96, "crop_size": 88, "mean": 0.421, "std": 0.165, "num_frames": 29,
         "use_boundary": False}
-    assert "preprocessing" in record["input"]["preprocessing"]["reference"]
+    assert record["input"]["preprocessing"]["alignment"] == "tcn_reference"  # infer.py cuts its crops so
+    assert record["input"]["preprocessing"]["reference"].endswith("/legacy_preprocessing")  # a ShuffleNet entry
     config = checkpoint.config
     assert config["model"]["_target_"].endswith("WordClassifierNet") and config["data"]["num_classes"] == 500
     assert config["data"]["vocabulary"] == checkpoint.vocabulary  # the data reads classes in the file's order
@@ -151,3 +153,15 @@ def test_train_starts_from_it_with_init_from_model_and_refuses_to_resume_it(impo
     stored = network_state(read_checkpoint(path))
     assert all(torch.equal(value, stored[name] if not name.startswith("head.") else stored[name][:2])
                for name, value in net.state_dict().items())
+
+
+def test_infer_cuts_a_video_as_the_reference_did_for_an_imported_model(imported, tmp_path, monkeypatch, caplog):
+    _, path = imported
+    seen = {}
+    monkeypatch.setattr(mouth, "mouth_clip", lambda video, frame_size, cropped, roi, preview: seen.update(
+        frame_size=frame_size, roi=roi) or Clip(video=np.zeros((29, 96, 96), np.uint8)))
+    cfg = compose_config("infer", [f"ckpt={path}", f"video={tmp_path / 'talk.mp4'}"], tmp_path / "infer")
+    with caplog.at_level(logging.INFO, logger="lipreading.run.mouth"):
+        mouth.read_mouth(cfg, read_checkpoint(path))
+    assert seen["frame_size"] == 96 and seen["roi"].alignment == "tcn_reference"
+    assert "was trained on crops of alignment=tcn_reference (its record): using it" in caplog.text

@@ -486,6 +486,18 @@ def _misfit(state: Mapping[str, torch.Tensor], problem: str) -> ReferenceCheckpo
     return ReferenceCheckpointError(f"{problem}; {hint}")
 
 
+def reference_input(entry: ZooEntry) -> dict[str, Any]:
+    """The record's input fields of a zoo entry that our LRW config does not give: the stored crops' side and the
+    preprocessing that made them (``roi=tcn_reference``: the reference's alignment; the ShuffleNet entries were
+    trained on its older ``legacy_preprocessing``, which that preset approximates)."""
+    source = f"{REFERENCE_URL}/tree/{REFERENCE_COMMIT}/{entry.reference_preprocessing}"
+    if entry.modality == "audio":
+        return {"frame_size": None, "preprocessing": {"reference": source}}
+    return {"frame_size": LRW_FRAME_SIZE,
+            "preprocessing": {"roi": "tcn_reference", "alignment": "tcn_reference", "crop_size": LRW_FRAME_SIZE,
+                              "grayscale": True, "reference": source}}
+
+
 # --- the import command's entry ---------------------------------------------------------------------------------
 
 
@@ -510,8 +522,5 @@ def import_tcn_reference(path: str | Path) -> ForeignModel:
         overrides=("data=lrw", *entry.overrides, f"data.num_classes={num_classes}"),
         map_onto=lambda net: map_reference_state_dict(state, net),
         vocabulary=vocabulary,
-        input={
-            "frame_size": None if entry.modality == "audio" else LRW_FRAME_SIZE,
-            "preprocessing": {"reference": f"{REFERENCE_URL}/tree/{REFERENCE_COMMIT}/{entry.reference_preprocessing}"},
-        },
+        input=reference_input(entry),
     )
