@@ -5,9 +5,11 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+import numpy as np
 import torch
 
-from lipreading.interop.tcn_reference import HEAD_KEYS, reference_listing
+from lipreading.data.clip import Clip, save_clip
+from lipreading.interop.tcn_reference import HEAD_KEYS, reference_listing, reference_vocabulary
 
 
 def listed_state(name: str, num_classes: int = 500, seed: int = 0) -> dict[str, torch.Tensor]:
@@ -44,3 +46,17 @@ def write_reference_file(path: Path, name: str, num_classes: int = 500, seed: in
     path.parent.mkdir(parents=True, exist_ok=True)
     torch.save({"model_state_dict": listed_state(name, num_classes, seed)}, path)
     return path
+
+
+def write_lrw_layout(root: Path, words_with_clips: int = 2, size: int = 96) -> Path:
+    """LRW's layout for the reference's 500 words (every word/split folder, so the data reads the zoo's 500
+    classes in its order), with two random-pixel clips a split for the first ``words_with_clips`` words."""
+    rng = np.random.default_rng(0)
+    for index, word in enumerate(reference_vocabulary()):
+        for split in ("train", "val", "test"):
+            folder = root / word / split
+            folder.mkdir(parents=True, exist_ok=True)
+            for i in range(2 if index < words_with_clips else 0):
+                video = rng.integers(0, 256, (29, size, size), dtype=np.uint8)
+                save_clip(folder / f"{word}_{i:05d}.npz", Clip(video=video, label=word, word_start=0.4, word_end=0.8))
+    return root

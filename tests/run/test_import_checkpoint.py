@@ -28,7 +28,7 @@ from lipreading.run.infer import infer
 from lipreading.run.train import train
 from lipreading.utils.errors import ConfigError
 from tests.conftest import compose_config
-from tests.helpers.reference_zoo import write_reference_file
+from tests.helpers.reference_zoo import write_lrw_layout, write_reference_file
 
 ENTRY = "snv05x_tcn1x"  # model=shufflenet0.5_tcn
 
@@ -44,19 +44,7 @@ def imported(tmp_path_factory) -> tuple[Path, Path]:
 @pytest.fixture(scope="module")
 def lrw_root(tmp_path_factory) -> Path:
     """LRW's layout for the reference's 500 words (every word/split folder), two clips for the first two words."""
-    return lrw_like_root(tmp_path_factory.mktemp("lrw"))
-
-
-def lrw_like_root(root: Path, words_with_clips: int = 2, size: int = 96) -> Path:
-    rng = np.random.default_rng(0)
-    for index, word in enumerate(reference_vocabulary()):
-        for split in ("train", "val", "test"):
-            folder = root / word / split
-            folder.mkdir(parents=True, exist_ok=True)
-            for i in range(2 if index < words_with_clips else 0):
-                video = rng.integers(0, 256, (29, size, size), dtype=np.uint8)
-                save_clip(folder / f"{word}_{i:05d}.npz", Clip(video=video, label=word, word_start=0.4, word_end=0.8))
-    return root
+    return write_lrw_layout(tmp_path_factory.mktemp("lrw"))
 
 
 def test_the_imported_checkpoint_holds_the_reference_weights_config_and_record(imported):
