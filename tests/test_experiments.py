@@ -18,9 +18,11 @@ from lipreading.data.synthetic import default_vocabulary
 from lipreading.data.synthetic.espeak import espeak_available
 from lipreading.data.synthetic.mandarin import generate_sentence_dataset
 from lipreading.run.checkpoint import read_checkpoint
+from lipreading.run.import_checkpoint import import_checkpoint
 from lipreading.run.stages import is_staged, train_stages
 from lipreading.run.train import train
 from tests.conftest import CONF, compose_config, write_word_dataset
+from tests.helpers.reference_zoo import write_lrw_layout, write_reference_file
 from tests.helpers.teachers import write_teacher
 
 ONE_BATCH = ["trainer.max_epochs=1", "+trainer.limit_train_batches=1", "+trainer.limit_val_batches=1",
@@ -102,6 +104,20 @@ def _sentences(tmp_path, lrw, variant):
     assert 0.0 <= metrics["test/cer"] and (tmp_path / "run" / "wandb").is_dir()
 
 
+def _published(tmp_path, lrw, variant):
+    """The student distilled from an imported zoo teacher (a listing-built random one, the smallest entry)."""
+    reference = write_reference_file(tmp_path / "zoo" / "snv05x_tcn1x.pth", "snv05x_tcn1x")
+    teacher = import_checkpoint("tcn_reference", reference, tmp_path / "zoo" / "teacher.ckpt")
+    root = write_lrw_layout(tmp_path / "lrw500")
+    metrics = _run(tmp_path, "distill_published_lrw", f"data.root={root}", "data.batch_size=2", "data.eval_batch_size=2",
+                   "data.num_workers=0", "data.train_transform.crop_size=20", "trainer=cpu",
+                   f"task.teacher.checkpoint={teacher}")  # the student at 20 px; the teacher reads its 88x88 centre crop
+    assert "train/loss_kd" in metrics
+    stored = read_checkpoint(metrics["best_checkpoint"]).config
+    assert stored["distilled_from"]["teacher"]["checkpoint"] == str(teacher)
+    assert stored["model"]["frontend"]["_target_"].endswith("ShuffleNetV2Frontend") and stored["task"]["optimizer"]["lr"] == 3.0e-4
+
+
 def _chinese_lips(tmp_path, lrw, variant):
     root = generate_sentence_dataset(tmp_path / "lips", {"train": 8, "val": 4, "test": 4}, progress=False)
     metrics = _run(tmp_path, "chinese_lips", f"data.root={root}", "data.batch_size=4", "data.eval_batch_size=4",
@@ -124,6 +140,7 @@ CASES = [
     ("distill_shufflenet_dsmstcn_lrw", "teacher alone", _shufflenet),
     ("distill_shufflenet_dsmstcn_lrw", "student alone", _shufflenet),
     ("distill_shufflenet_dsmstcn_lrw", "distilled", _shufflenet),
+    ("distill_published_lrw", "from an imported zoo teacher", _published),
     ("distill_born_again_lrw", "the chain from generation 0: alone, then distilled", _born_again),
     ("distill_synthetic_small", "student alone, callbacks=ema", _distill_small),
     ("distill_synthetic_small", "distilled, cached teacher", _distill_small),

@@ -7,7 +7,6 @@ weights compute the reference's function is proven outside the repository (docs/
 
 from __future__ import annotations
 
-import math
 import re
 from pathlib import Path
 
@@ -16,7 +15,6 @@ import torch
 from hydra.utils import instantiate
 
 from lipreading.interop.tcn_reference import (
-    HEAD_KEYS,
     ZOO,
     ReferenceCheckpointError,
     detect_architecture,
@@ -30,35 +28,7 @@ from lipreading.interop.tcn_reference import (
 )
 from lipreading.run.build import unused_streams
 from tests.conftest import CONF, compose_config
-
-
-def listed_state(name: str, num_classes: int = 500, seed: int = 0) -> dict[str, torch.Tensor]:
-    """Random tensors under zoo entry ``name``'s key names, shapes and dtypes (weights scaled by their fan-in,
-    BatchNorm variances positive, so that a forward pass stays finite); a repeated registration holds the same
-    tensor as its original, as in the reference's own state dict."""
-    g = torch.Generator().manual_seed(seed)
-    state: dict[str, torch.Tensor] = {}
-    for t in reference_listing(name):
-        if t.same_as:
-            state[t.name] = state[t.same_as]
-            continue
-        shape = (num_classes, *t.shape[1:]) if t.name in HEAD_KEYS else t.shape
-        if t.dtype == torch.int64:
-            state[t.name] = torch.randint(0, 10_000, shape, generator=g)
-        else:
-            values = torch.randn(shape, generator=g)
-            if t.name.endswith("running_var"):
-                values = values.abs_().add_(0.5)
-            elif len(shape) > 1:
-                values /= math.prod(shape[1:]) ** 0.5
-            state[t.name] = values
-    return state
-
-
-def listed_shapes(name: str, num_classes: int = 500) -> dict[str, torch.Tensor]:
-    """Uninitialised tensors under zoo entry ``name``'s key names and shapes: enough to detect an architecture."""
-    return {t.name: torch.empty((num_classes, *t.shape[1:]) if t.name in HEAD_KEYS else t.shape, dtype=t.dtype)
-            for t in reference_listing(name)}
+from tests.helpers.reference_zoo import listed_shapes, listed_state
 
 
 @pytest.fixture(scope="module")

@@ -137,6 +137,8 @@ class SyntheticWordDataModule(WordDataModule):
     """The embedded default: synthetic word clips rendered on first use into ``root``.
 
     Generation is deterministic from ``seed`` and cached: a second run reuses the files.
+    ``first_word=N`` takes the ``num_classes`` words after the first N of the default vocabulary (other
+    words, e.g. to fine-tune a model of the first N to them; give it a ``root`` of its own).
     ``kind="synthetic_av_words"`` renders the audio-visual clips (eSpeak NG speech in sync with the
     mouth; needs the optional speech extra).
     """
@@ -154,11 +156,14 @@ class SyntheticWordDataModule(WordDataModule):
         seed: int = 0,
         generation_workers: int | None = None,
         kind: str = "synthetic_words",
+        first_word: int = 0,
         **kwargs: Any,
     ) -> None:
+        if first_word < 0:
+            raise ConfigError(f"data.first_word={first_word}: use 0 or more")
         super().__init__(
             root, num_classes, train_transform, eval_transform,
-            vocabulary=default_vocabulary(num_classes), num_frames=num_frames, **kwargs,
+            vocabulary=default_vocabulary(first_word + num_classes)[first_word:], num_frames=num_frames, **kwargs,
         )
         self.generation = {
             "clips_per_word": dict(clips_per_word),

@@ -17,7 +17,8 @@ exactly once and that the shapes agree; the first entry that does not fit is nam
 entry the file looks like. The key names and shapes of every zoo entry are kept as data in
 ``listings/<entry>.txt`` (never weights): :func:`detect_architecture` compares a file with them.
 
-Typical use (the import command of the workflow layer calls these)::
+The import command (``python -m lipreading.run.import_checkpoint format=tcn_reference path=FILE out=OUT.ckpt``)
+calls :func:`import_tcn_reference`, which uses these::
 
     state = read_reference_checkpoint("lrw_resnet18_dctcn_video.pth")
     entry = detect_architecture(state)          # ZOO["resnet18_dctcn_video"]: model=resnet18_dctcn
@@ -40,10 +41,13 @@ from typing import Any, NamedTuple
 import torch
 from torch import nn
 
+from lipreading.interop.foreign import ForeignModel
 from lipreading.utils.errors import CheckpointError
 
 log = logging.getLogger(__name__)
 
+LRW_CLASSES = 500  # the zoo's models; LRW_FRAME_SIZE: the side of the reference's stored mouth crops
+LRW_FRAME_SIZE = 96
 REFERENCE_COMMIT = "0cc99fab046bd959578f2baac52e654746da4825"
 REFERENCE_URL = "https://github.com/mpc001/Lipreading_using_Temporal_Convolutional_Networks"
 HEAD_KEYS = ("tcn.tcn_output.weight", "tcn.tcn_output.bias")  # the linear classifier: (classes, D), (classes,)
@@ -480,3 +484,43 @@ def _misfit(state: Mapping[str, torch.Tensor], problem: str) -> ReferenceCheckpo
     except ReferenceCheckpointError as e:
         hint = str(e)
     return ReferenceCheckpointError(f"{problem}; {hint}")
+
+
+def reference_input(entry: ZooEntry) -> dict[str, Any]:
+    """The record's input fields of a zoo entry that our LRW config does not give: the stored crops' side and the
+    preprocessing that made them (``roi=tcn_reference``: the reference's alignment; the ShuffleNet entries were
+    trained on its older ``legacy_preprocessing``, which that preset approximates)."""
+    source = f"{REFERENCE_URL}/tree/{REFERENCE_COMMIT}/{entry.reference_preprocessing}"
+    if entry.modality == "audio":
+        return {"frame_size": None, "preprocessing": {"reference": source}}
+    return {"frame_size": LRW_FRAME_SIZE,
+            "preprocessing": {"roi": "tcn_reference", "alignment": "tcn_reference", "crop_size": LRW_FRAME_SIZE,
+                              "grayscale": True, "reference": source}}
+
+
+# --- the import command's entry ---------------------------------------------------------------------------------
+
+
+def import_tcn_reference(path: str | Path) -> ForeignModel:
+    """A reference checkpoint recognised as its zoo entry: our config for it, its class order, its key map.
+
+    Our config: ``data=lrw`` and the entry's overrides (``model=...``, ``modality=audio``,
+    ``data.use_boundary=true``), ``data.num_classes`` from the file's head. The vocabulary is the reference's
+    label order for LRW's 500 classes; for another class count (LRW-1000) the file does not say it, and it is
+    left out (eval.py then takes it from the data).
+    """
+    state = read_reference_checkpoint(path)
+    entry = detect_architecture(state)
+    num_classes = reference_num_classes(state)
+    vocabulary = reference_vocabulary() if num_classes == LRW_CLASSES else None
+    if vocabulary is None:
+        log.warning("%s has %d classes, not LRW's %d: its class order is not known here, so the checkpoint records "
+                    "no vocabulary (eval.py takes it from the dataset's folders)", path, num_classes, LRW_CLASSES)
+    return ForeignModel(
+        format="tcn_reference",
+        description=f"the zoo's {entry.name} ({num_classes} classes, LRW top-1 {entry.lrw_accuracy}% in its README)",
+        overrides=("data=lrw", *entry.overrides, f"data.num_classes={num_classes}"),
+        map_onto=lambda net: map_reference_state_dict(state, net),
+        vocabulary=vocabulary,
+        input=reference_input(entry),
+    )

@@ -7,6 +7,9 @@ points (eye corners, nose bridge, nose tip) onto a reference face scaled so that
 the crop. This follows the reference pipeline of Ma et al. (Lipreading_using_TCN, auto_avsr), which
 warps to a mean face and crops 96x96 around the mouth.
 
+``alignment=tcn_reference`` (``roi=tcn_reference``) replaces all this by the reference TCN code's own geometry
+(:mod:`~lipreading.preprocessing.reference_geometry`); :func:`clip_transforms` picks the one the config names.
+
 NOTE: the reference face is a hand-set frontal average in units of the outer eye-corner distance,
 not the 68-point mean face of the reference code (MediaPipe's mesh has other points); it defines
 the scale and the upright orientation, nothing more.
@@ -19,6 +22,7 @@ import numpy as np
 
 from lipreading.preprocessing.config import PreprocessConfig
 from lipreading.preprocessing.landmarks import LIP_INDICES
+from lipreading.preprocessing.reference_geometry import reference_transforms
 
 # MediaPipe indices of the stable points: eye corners (outer, inner; right then left), nose
 # bridge, nose tip; and their place on the reference face (x right, y down, eye line at y=0).
@@ -59,6 +63,24 @@ def mouth_transforms(landmarks: np.ndarray, config: PreprocessConfig) -> np.ndar
         matrix[:, 2] += centre - (matrix[:, :2] @ mouth + matrix[:, 2])
         matrices[t] = matrix
     return matrices
+
+
+def face_mesh_transforms(landmarks: np.ndarray, config: PreprocessConfig) -> np.ndarray:
+    """This project's alignment of a clip's landmarks (T, K, 2): smoothed, then :func:`mouth_transforms`."""
+    return mouth_transforms(smooth(landmarks, config.smooth_window), config)
+
+
+def tcn_reference_transforms(landmarks: np.ndarray, config: PreprocessConfig) -> np.ndarray:
+    """The reference TCN code's alignment and cut (its own smoothing included), at ``config.crop_size``."""
+    return reference_transforms(landmarks, config.crop_size)
+
+
+ALIGNMENTS = {"face_mesh": face_mesh_transforms, "tcn_reference": tcn_reference_transforms}
+
+
+def clip_transforms(landmarks: np.ndarray, config: PreprocessConfig) -> np.ndarray:
+    """Per-frame 2x3 matrices (T, 2, 3), frame pixels -> mouth-crop pixels, by ``config.alignment``."""
+    return ALIGNMENTS[config.alignment](landmarks, config)
 
 
 def crop_mouth(frame_bgr: np.ndarray, matrix: np.ndarray, config: PreprocessConfig) -> np.ndarray:

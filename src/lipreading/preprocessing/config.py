@@ -8,6 +8,10 @@ from lipreading.preprocessing.backends import BACKENDS
 from lipreading.utils.errors import ConfigError
 
 FACE_RULES = ("speaker", "largest", "centre")
+# How a face is aligned and its mouth cut (lipreading.preprocessing.align.ALIGNMENTS): face_mesh, this project's
+# (stable mesh points onto an upright face, the mouth's width set by padding); tcn_reference, the reference TCN
+# code's mean-face alignment and 96x96 cut (roi=tcn_reference; lipreading.preprocessing.reference_geometry).
+ALIGNMENTS = ("face_mesh", "tcn_reference")
 
 
 @dataclass
@@ -20,7 +24,8 @@ class PreprocessConfig:
     # Margin around the mouth on each side, as a fraction of the reference mouth width: the
     # reference mouth spans crop_size / (1 + 2 * padding) pixels (about 53 of 96 by default).
     padding: float = 0.4
-    smooth_window: int = 5  # frames of the centred moving average applied to the landmarks
+    smooth_window: int = 5  # frames of the centred moving average applied to the landmarks (face_mesh alignment)
+    alignment: str = "face_mesh"  # or tcn_reference: the reference TCN code's crops (see ALIGNMENTS above)
     # Whose mouth is cropped when several people are seen: "speaker" (the person whose mouth moves
     # most over the clip), "largest" (the largest face over the clip), "centre" (the face nearest
     # the middle of the frame over the clip), or a number N (people counted from 0, left to right).
@@ -57,6 +62,8 @@ class PreprocessConfig:
             raise ConfigError(
                 f"face={self.face!r}: use one of {list(FACE_RULES)} or a person's number (0, 1, ...)"
             )
+        if self.alignment not in ALIGNMENTS:
+            raise ConfigError(f"alignment={self.alignment!r}: use one of {list(ALIGNMENTS)}")
         if self.backend not in BACKENDS:
             raise ConfigError(f"backend={self.backend!r}: use one of {sorted(BACKENDS)}")
         if self.min_face_size < 16:

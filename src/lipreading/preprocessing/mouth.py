@@ -23,7 +23,7 @@ import cv2
 import numpy as np
 
 from lipreading.data.clip import Clip
-from lipreading.preprocessing.align import crop_mouth, mouth_transforms, smooth, to_crop_coordinates
+from lipreading.preprocessing.align import clip_transforms, crop_mouth, to_crop_coordinates
 from lipreading.preprocessing.backends import face_models
 from lipreading.preprocessing.config import PreprocessConfig
 from lipreading.preprocessing.landmarks import LIP_INDICES, NoFaceError, fill_missing
@@ -86,7 +86,7 @@ def mouth_clip(reader: VideoReader, config: PreprocessConfig) -> tuple[Clip, Vid
     landmarks = fill_missing(found, config.min_face_fraction, source)
     report.mouth_centres = landmarks[:, LIP_INDICES].mean(axis=1)
     report.gaps = long_gaps(np.isnan(found[:, 0, 0]), round(config.max_gap * config.fps))
-    matrices = mouth_transforms(smooth(landmarks, config.smooth_window), config)
+    matrices = clip_transforms(landmarks, config)
     own = {t: crop for track in person.tracks for t, crop in kept.get(track.id, {}).items()}
     crops = [
         from_margin_crop(*own[t], matrices[t], config) if t in own else None
@@ -109,7 +109,7 @@ def margin_crop(
     frame_bgr: np.ndarray, landmarks: np.ndarray, config: PreprocessConfig
 ) -> tuple[np.ndarray, np.ndarray]:
     """A crop MARGIN times the mouth crop's side around this frame's alignment, and its matrix."""
-    matrix = mouth_transforms(landmarks[None], config)[0]
+    matrix = clip_transforms(landmarks[None], config)[0]
     matrix[:, 2] += (MARGIN - 1) / 2 * config.crop_size
     side = round(MARGIN * config.crop_size)
     crop = cv2.warpAffine(

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import inspect
 import logging
+from collections.abc import Sequence
 from typing import Any
 
 import hydra
@@ -76,18 +77,30 @@ def network_state(checkpoint: Checkpoint) -> dict[str, Any]:
     return {k[len("net."):]: v for k, v in checkpoint.state_dict.items() if k.startswith("net.")}
 
 
-def initialise(net: nn.Module, init_from: dict[str, str | None]) -> None:
-    """Initialise ``net`` as ``init_from`` says: ``model`` the whole network, ``audio`` / ``video`` one frontend."""
+def initialise(net: nn.Module, init_from: dict[str, str | None], vocabulary: Sequence[str] | None = None) -> None:
+    """Initialise ``net`` as ``init_from`` says: ``model`` the whole network (a new head when ``vocabulary``, the
+    run's classes, differs from the checkpoint's), ``audio`` / ``video`` one frontend."""
     if init_from.get("model"):
-        load_network_weights(net, init_from["model"])
+        load_network_weights(net, init_from["model"], vocabulary)
     load_stream_weights(net, {stream: init_from.get(stream) for stream in ("audio", "video")})
 
 
-def load_network_weights(net: nn.Module, path: str) -> None:
-    """Initialise the whole of ``net`` from any checkpoint (ours or imported) of the same architecture."""
+HEAD = "head."  # the word networks' classifier (WordClassifierNet, AudioVisualWordNet): one row per class
+
+
+def load_network_weights(net: nn.Module, path: str, vocabulary: Sequence[str] | None = None) -> None:
+    """Initialise the whole of ``net`` from any checkpoint (ours or imported) of the same architecture.
+
+    Fine-tuning to other words: when ``vocabulary`` (the run's classes) differs from the checkpoint's, or the
+    head's class count does, everything but the head is loaded and the head keeps its fresh initialisation,
+    except the rows of the words both vocabularies share, which are copied (logged).
+    """
     checkpoint = read_checkpoint(path)
+    state = network_state(checkpoint)
+    if _needs_new_head(net, state, checkpoint.vocabulary, vocabulary):
+        state = _with_new_head(net, state, checkpoint.vocabulary, vocabulary, path)
     try:
-        net.load_state_dict(network_state(checkpoint))
+        net.load_state_dict(state)
     except RuntimeError as e:
         raise CheckpointError(
             f"init_from.model={path}: its network ({checkpoint.kind}) does not match this model: "
@@ -95,6 +108,33 @@ def load_network_weights(net: nn.Module, path: str) -> None:
             f"trained with; init_from.audio / init_from.video take one frontend of another model)"
         ) from e
     log.info("initialised the whole network from %s", path)
+
+
+def _needs_new_head(net: nn.Module, state: dict[str, Any], stored: Sequence[str] | None,
+                    vocabulary: Sequence[str] | None) -> bool:
+    ours = {k: v for k, v in net.state_dict().items() if k.startswith(HEAD)}
+    if not ours or any(k not in state for k in ours):
+        return False  # not a word network, or another architecture: the strict load names the problem
+    if any(state[k].shape[1:] != v.shape[1:] for k, v in ours.items()):
+        return False  # another width before the head: another architecture
+    resized = any(state[k].shape != v.shape for k, v in ours.items())
+    return resized or (stored is not None and vocabulary is not None and list(stored) != list(vocabulary))
+
+
+def _with_new_head(net: nn.Module, state: dict[str, Any], stored: Sequence[str] | None,
+                   vocabulary: Sequence[str] | None, path: str) -> dict[str, Any]:
+    """``state`` with ``net``'s own (fresh) head, in which the rows of the words shared with ``stored`` are copied."""
+    fresh = {k: v.clone() for k, v in net.state_dict().items() if k.startswith(HEAD)}
+    old_rows = {word: i for i, word in enumerate(stored or [])}
+    shared = [(i, old_rows[word]) for i, word in enumerate(vocabulary or []) if word in old_rows]
+    for key, tensor in fresh.items():
+        for new, old in shared:
+            tensor[new] = state[key][old]
+    old_classes = state[f"{HEAD}weight"].shape[0]
+    log.info("init_from.model=%s: a new head for this run's %d classes (the checkpoint has %d); %d rows of shared "
+             "words copied, %d initialised afresh; the rest of the network loaded", path, len(fresh[f"{HEAD}weight"]),
+             old_classes, len(shared), len(fresh[f"{HEAD}weight"]) - len(shared))
+    return {**state, **fresh}
 
 
 def load_stream_weights(net: nn.Module, init_from: dict[str, str | None]) -> None:

@@ -9,6 +9,7 @@ mouth (it is resized, no face tracking); a ``.npz`` clip is read as it is.
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from pathlib import Path
 
 import cv2
@@ -47,9 +48,14 @@ def mouth_clip(video: str | Path, frame_size: int, cropped: bool, roi: Preproces
 
 def read_mouth(cfg: DictConfig, checkpoint: Checkpoint) -> Clip:
     """The mouth clip of ``cfg.video`` at the frame size of the checkpoint's training clips (its record's
-    ``input.frame_size``; ``roi.crop_size`` for clips that preprocess.py made)."""
+    ``input.frame_size``; ``roi.crop_size`` for clips that preprocess.py made), cut with the alignment its
+    record names (an imported zoo model's: ``tcn_reference``), else ``roi.alignment``."""
     frame_size = checkpoint.input["frame_size"] or cfg.roi.crop_size
     roi = PreprocessConfig(**OmegaConf.to_container(cfg.roi, resolve=True))
+    recorded = (checkpoint.input.get("preprocessing") or {}).get("alignment")
+    if recorded and recorded != roi.alignment:
+        log.info("%s was trained on crops of alignment=%s (its record): using it", checkpoint.path, recorded)
+        roi = replace(roi, alignment=recorded)
     preview = Path(cfg.paths.output_dir) / "preview.jpg" if cfg.get("save_roi") else None  # faces, lips, crop
     return mouth_clip(cfg.video, int(frame_size), bool(cfg.cropped), roi, preview)
 

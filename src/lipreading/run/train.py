@@ -72,7 +72,10 @@ def _train(cfg: DictConfig) -> dict[str, float]:
     units = datamodule.tokenizer if record["kind"] == "sentence" else None
     task = build_task(cfg, units)
     if ckpt_path is None:
-        initialise(task.net, OmegaConf.to_container(cfg.get("init_from") or OmegaConf.create({}), resolve=True))
+        init_from = OmegaConf.to_container(cfg.get("init_from") or OmegaConf.create({}), resolve=True)
+        # The head's classes: a checkpoint of other words gets a new head (lipreading.run.build.load_network_weights).
+        vocabulary = datamodule.vocabulary if init_from.get("model") and record["kind"] == "word" else None
+        initialise(task.net, init_from, vocabulary)
     trainer = build_trainer(cfg, [metadata, ExactResume()])
     log.info("model: %s parameters", f"{sum(p.numel() for p in task.parameters()):,}")
 

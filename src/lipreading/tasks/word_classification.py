@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, Callable
 
 import pytorch_lightning as pl
@@ -12,7 +13,14 @@ from torchmetrics import MetricCollection
 from torchmetrics.classification import MulticlassAccuracy
 
 from lipreading.tasks.guards import NonFiniteGuard
-from lipreading.tasks.optim import OptimizerFactory, SchedulerFactory, configure_optimizers
+from lipreading.tasks.optim import (
+    OptimizerFactory,
+    SchedulerFactory,
+    configure_optimizers,
+    frontend_parameter_groups,
+    network_parts,
+)
+from lipreading.utils.errors import ConfigError
 
 # Mixup of a batch: the weight of each clip's own content and the permutation giving its partner.
 Mixup = tuple[float, torch.Tensor]
@@ -33,6 +41,10 @@ class WordClassificationTask(pl.LightningModule):
     Loss: cross-entropy with label smoothing; optional mixup (Zhang et al., 2018) with
     ``Beta(mixup_alpha, mixup_alpha)`` weights as in the reference recipe of Ma et al.
     Metrics: top-1 and top-5 accuracy per stage (``train/acc``, ``val/acc``, ``test/acc5``).
+
+    Fine-tuning (e.g. from an imported checkpoint, ``init_from.model=``): ``freeze`` names parts of the network
+    (``frontend``, ``backend``, ...) that are not trained (no gradients, batch-norm statistics and dropout kept in
+    evaluation mode); ``frontend_lr_scale`` multiplies the learning rate of the frontends' parameters.
     """
 
     def __init__(
@@ -43,9 +55,18 @@ class WordClassificationTask(pl.LightningModule):
         label_smoothing: float = 0.0,
         mixup_alpha: float = 0.0,
         max_nonfinite_steps: int = 5,
+        freeze: str | Sequence[str] | None = None,
+        frontend_lr_scale: float = 1.0,
     ) -> None:
         super().__init__()
         self.net = net
+        if not frontend_lr_scale > 0:
+            raise ConfigError(f"task.frontend_lr_scale={frontend_lr_scale}: use a positive factor (task.freeze=frontend "
+                              "to keep the frontend fixed)")
+        self.frontend_lr_scale = frontend_lr_scale
+        self.frozen = network_parts(net, freeze)
+        for part in self.frozen:
+            part.requires_grad_(False)
         self.optimizer_factory = optimizer
         self.scheduler_factory = scheduler
         self.label_smoothing = label_smoothing
@@ -137,5 +158,15 @@ class WordClassificationTask(pl.LightningModule):
         logits = self(batch["video"], batch["lengths"], batch.get("boundary"), batch.get("audio"))
         return {"log_probs": logits.float().log_softmax(-1), "label": batch["label"], "path": batch["path"]}
 
+    def train(self, mode: bool = True) -> WordClassificationTask:
+        super().train(mode)
+        for part in self.frozen:  # frozen parts keep their batch-norm statistics and do not drop out
+            part.eval()
+        return self
+
     def configure_optimizers(self) -> Any:
-        return configure_optimizers(self, self.optimizer_factory, self.scheduler_factory)
+        params = None
+        if self.frontend_lr_scale != 1.0:
+            base_lr = getattr(self.optimizer_factory, "keywords", {}).get("lr")
+            params = frontend_parameter_groups(self.net, base_lr, self.frontend_lr_scale)
+        return configure_optimizers(self, self.optimizer_factory, self.scheduler_factory, params)
