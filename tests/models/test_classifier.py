@@ -6,7 +6,8 @@ from pathlib import Path
 import torch
 
 from lipreading.models.backends.tcn import TemporalConvNet
-from lipreading.models.classifier import WordClassifierNet, masked_mean
+from lipreading.models.classifier import WordClassifierNet
+from lipreading.models.pooling import masked_mean
 from lipreading.models.frontends.small import SmallFrontend
 
 MODELS = Path(__file__).resolve().parents[2] / "src" / "lipreading" / "models"
