@@ -27,6 +27,11 @@ def reads_audio(modality: str) -> bool:
     return "audio" in MODALITY_STREAMS[modality]
 
 
+def training_seed() -> int:
+    """The run's seed (``seed_everything`` sets torch's initial seed): what training draws are keyed on."""
+    return torch.initial_seed() % 2**31
+
+
 def check_modality(modality: str) -> str:
     """``modality``, or a ConfigError naming it and the valid ones."""
     if modality not in MODALITIES:
@@ -98,7 +103,7 @@ class ClipDataModule(pl.LightningDataModule):
         return ResumableLoader(
             dataset,
             batch_size=self.batch_size,
-            seed=torch.initial_seed() % 2**31,
+            seed=training_seed(),
             rank=rank,
             world_size=world_size,
             sampler_type=sampler_type,
