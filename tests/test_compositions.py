@@ -225,3 +225,21 @@ def test_model_composes_with_the_option_as_it_is_and_trains_a_tiny_batch(compose
     assert torch.isfinite(loss)
     first = next(p for p in (net.video_frontend if hasattr(net, "video_frontend") else net.frontend).parameters())
     assert first.grad is not None and first.grad.abs().sum() > 0  # the loss reaches the first layer
+
+
+SLOT_NAMES = {"frontend", "backend", "decoder", "fusion", "pooling", "appearance",
+              "video_frontend", "audio_frontend", "video_backend"}
+
+
+@pytest.mark.parametrize("config", sorted((CONF / "experiment").glob("*.yaml")) + sorted(MODEL_CONF.glob("*.yaml")),
+                         ids=lambda p: f"{p.parent.name}/{p.stem}")
+def test_no_config_writes_inside_a_model_part(config: Path) -> None:
+    """A recipe or model picks a part by its defaults list (`override /model/backend: tcn_small_half`), never by
+    setting that part's keys, which Hydra would merge into whatever option a later override chooses (a part set
+    to null, e.g. a CTC model's `decoder: null`, is the model's own choice of having none)."""
+    body = OmegaConf.load(config)
+    model = body if config.parent == MODEL_CONF else body.get("model", {})
+    nodes = [model] + [stage.get("model", {}) for stage in body.get("stages", {}).values() if isinstance(stage, dict)]
+    for node in nodes:
+        written = sorted(k for k in SLOT_NAMES & set(node.keys()) if node[k] is not None)  # null: no such part
+        assert not written, f"{config} sets keys of {written}"
