@@ -194,6 +194,13 @@ def test_every_model_kind_has_its_dataflow_and_every_option_is_covered() -> None
                 assert (model, slot, option) in covered
 
 
+def test_every_word_model_offers_its_pooling() -> None:
+    """`model/pooling=attention` works on every word classifier as a plain override (no `+`)."""
+    for model in MODELS:
+        if _kind(model) in ("WordClassifierNet", "AudioVisualWordNet"):
+            assert _slots(model).get("pooling") == "pooling", f"{model}: add `- pooling: mean` to its defaults"
+
+
 def test_covering_rows_hold_every_pair() -> None:
     factors = {"m": ["a", "b", "c"], "f": ["1", "2", "3", "4"], "g": ["x", "y"]}
     rows = covering_rows(factors, [("m", "f"), ("f", "g")])
