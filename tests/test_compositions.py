@@ -148,8 +148,8 @@ def composer(tmp_path_factory):
     primary = tmp_path_factory.mktemp("conf") / "primary.yaml"
     primary.write_text(
         "defaults:\n  - _self_\n  - override hydra/job_logging: none\n  - override hydra/hydra_logging: none\n"
-        f"data:\n  num_classes: 7\nhydra:\n  searchpath:\n    - file://{CONF}\n"
-    )
+        f"data:\n  num_classes: 7\nsamples_per_frame: 640\nhydra:\n  searchpath:\n    - file://{CONF}\n"
+    )  # the top-level keys the model configs interpolate (train.yaml's)
     with initialize_config_dir(config_dir=str(primary.parent), version_base="1.3"):
         yield lambda *overrides: compose("primary", overrides=list(overrides), return_hydra_config=True)
 
@@ -166,6 +166,9 @@ def alone(composer):
         return cache[group, option]
 
     return get
+
+
+SENTENCE_IDS = {"vocab_size": 9, "blank_id": 0, "bos_id": 1, "eos_id": 2}  # a character tokenizer's ids
 
 
 def _tiny_batch(kind: str, net: torch.nn.Module) -> torch.Tensor:
@@ -226,7 +229,7 @@ def test_model_composes_with_the_option_as_it_is_and_trains_a_tiny_batch(compose
     model_cfg = cfg.model
     shrink(model_cfg)
     kind = _kind(model)
-    net = instantiate(model_cfg, **({"vocab_size": 9} if kind == "Seq2SeqNet" else {})).train()
+    net = instantiate(model_cfg, **(SENTENCE_IDS if kind == "Seq2SeqNet" else {})).train()
     loss = _tiny_batch(kind, net)
     loss.backward()
     assert torch.isfinite(loss)
