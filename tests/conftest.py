@@ -46,3 +46,13 @@ def write_word_dataset(root: Path, words: list[str], per_split: int = 3, frames:
 @pytest.fixture
 def compose_train(tmp_path: Path):
     return lambda *overrides: compose_config("train", list(overrides), tmp_path)
+
+
+@pytest.fixture(scope="module")
+def single_thread():
+    """Run a module's tiny networks on one thread: at those sizes more threads only add their start-up,
+    and on a loaded machine spinning threads slow a 60 ms training step to seconds."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

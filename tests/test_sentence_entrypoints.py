@@ -1,4 +1,4 @@
-"""train.py / eval.py / infer.py / stats.py on sentences, and infer.py on a word checkpoint (subprocesses)."""
+"""train.py / eval.py / infer.py / stats.py / export.py on sentences, and infer.py on a word checkpoint (subprocesses)."""
 
 import csv
 import json
@@ -7,11 +7,15 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-
+import torch
 from omegaconf import OmegaConf
 
 from lipreading.data.clip import load_clip
+from lipreading.run.build import restore_task
+from lipreading.run.checkpoint import read_checkpoint
 from lipreading.run.infer import infer
+from lipreading.run.mouth import model_inputs
+from lipreading.run.sentence_onnx import OnnxSentenceModel
 from lipreading.utils.errors import ConfigError
 from tests.helpers.face_video import face_still, talking_head, write_video  # noqa: F401 (fixture)
 from tests.helpers.teachers import write_teacher
@@ -80,3 +84,20 @@ def test_infer_prints_top_words_of_a_word_checkpoint(tmp_path, face_still):
 def test_infer_without_a_video_says_so():
     with pytest.raises(ConfigError, match="video="):
         infer(OmegaConf.create({"video": None, "ckpt": "x.ckpt"}))
+
+
+def test_export_writes_onnx_graphs_that_transcribe_a_clip_as_pytorch_does(sentence_run, tmp_path):
+    ckpt = sentence_run / "run" / "checkpoints" / "last.ckpt"
+    clip_path = next((sentence_run / "data").rglob("test_000000.npz"))
+    result = run("export.py", f"ckpt={ckpt}", f"check_clip={clip_path}", "example_frames=12", f"output={tmp_path / 'onnx'}",
+                 f"hydra.run.dir={tmp_path / 'run'}")
+    assert result.returncode == 0, result.stderr[-3000:]
+    described = json.loads((tmp_path / "onnx" / "sentence_model.json").read_text())
+    assert described["check"]["sample"] == str(clip_path) and described["decoder"] is None  # the CTC recipe
+    checkpoint = read_checkpoint(ckpt)
+    video, lengths = model_inputs(load_clip(clip_path), checkpoint)
+    task, _ = restore_task(checkpoint)
+    with torch.no_grad():
+        expected = task.transcribe(video, lengths)
+    assert OnnxSentenceModel(tmp_path / "onnx").transcribe(video.numpy(), lengths.numpy()) == expected
+    assert described["check"]["transcripts"]["ctc_greedy"] == expected

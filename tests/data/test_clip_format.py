@@ -43,7 +43,7 @@ def test_missing_and_malformed(tmp_path):
     with pytest.raises(ClipError, match="not found"):
         load_clip(tmp_path / "missing.npz")
     np.savez(tmp_path / "novideo.npz", label="x")
-    with pytest.raises(ClipError, match="no 'video'"):
+    with pytest.raises(ClipError, match=r"holds \['label'\]; expected 'video'"):
         load_clip(tmp_path / "novideo.npz")
     with pytest.raises(ClipError, match="uint8"):
         save_clip(tmp_path / "f.npz", Clip(video=np.zeros((3, 4, 4), np.float32)))

@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 from lipreading.models.backends.densetcn import DenseTemporalConvNet
+from lipreading.models.backends.eflip_tcn import EfLipTemporalConvNet
 from lipreading.models.backends.recurrent import BiGRU, BiLSTM
 from lipreading.models.backends.stack import BackendStack
 from lipreading.models.backends.tcn import (
@@ -27,6 +28,8 @@ TINY = {  # name -> factory of input_dim, every backend family at tiny widths
     "dctcn": partial(DenseTemporalConvNet, growth_rates=(6, 6), layers_per_block=3, reduced_dim=8, dropout=0.0),
     "transformer": TINY_TRANSFORMER,
     "transformer_learned": partial(TINY_TRANSFORMER, positions="learned", max_len=32),
+    "transformer_postnorm": partial(TINY_TRANSFORMER, positions="none", norm_first=False, activation="relu"),
+    "eflip_tcn": partial(EfLipTemporalConvNet, hidden_dim=6, num_layers=3, dropout=0.0),
     "transformer_tcn": partial(BackendStack, stages={"transformer": TINY_TRANSFORMER, "tcn": TINY_TCN}),
     "bigru": partial(BiGRU, hidden_size=5, num_layers=2),
     "bilstm": partial(BiLSTM, hidden_size=5, num_layers=2),
@@ -123,3 +126,44 @@ def test_stack_chains_output_dims_and_rejects_an_empty_list() -> None:
     assert stack.output_dim == 6
     with pytest.raises(ValueError, match="at least one stage"):
         BackendStack(input_dim=12, stages={})
+
+
+def test_post_norm_transformer_is_pytorchs_encoder_layer() -> None:
+    """norm_first=False, no positions, equal widths: exactly nn.TransformerEncoderLayer (no final norm)."""
+    torch.manual_seed(0)
+    backend = TransformerBackend(16, d_model=16, num_heads=2, num_layers=1, ffn_dim=8, dropout=0.0,
+                                 positions="none", norm_first=False, activation="relu").eval()
+    layer = nn.TransformerEncoderLayer(16, 2, 8, 0.0, activation="relu", batch_first=True).eval()
+    layer.load_state_dict(backend.encoder.layers[0].state_dict())
+    assert isinstance(backend.norm, nn.Identity) and isinstance(backend.project, nn.Identity)
+    x = torch.randn(2, 6, 16)
+    padding = torch.tensor([[False] * 6, [False] * 4 + [True] * 2])
+    with torch.inference_mode():
+        ours = backend(x, torch.tensor([6, 4]))
+        expected = layer(x, src_key_padding_mask=padding).masked_fill(padding[..., None], 0.0)
+    torch.testing.assert_close(ours, expected)
+
+
+def test_transformer_without_positions_is_order_blind() -> None:
+    backend = TINY_TRANSFORMER(input_dim=16, positions="none").eval()
+    x = torch.randn(1, 6, 16)
+    with torch.inference_mode():
+        torch.testing.assert_close(backend(x.flip(1), torch.tensor([6])), backend(x, torch.tensor([6])).flip(1))
+    with pytest.raises(ValueError, match="'swiglu'.*gelu, relu"):
+        TINY_TRANSFORMER(input_dim=16, activation="swiglu")
+
+
+def test_eflip_tcn_blocks_keep_the_references_layer_order() -> None:
+    """conv-BN-PReLU-dropout twice, a third PReLU, then the residual sum (no activation after it);
+    PReLUs with one shared slope; a 1x1 residual conv only where the width changes."""
+    backend = EfLipTemporalConvNet(input_dim=12, hidden_dim=6, num_layers=3, dropout=0.0).eval()
+    block = backend.blocks[0]
+    assert [b.conv1.dilation[0] for b in backend.blocks] == [1, 2, 4]
+    assert all(m.num_parameters == 1 for m in backend.modules() if isinstance(m, nn.PReLU))
+    assert isinstance(block.residual, nn.Conv1d) and isinstance(backend.blocks[1].residual, nn.Identity)
+    x = torch.randn(1, 12, 9)
+    mask = torch.ones(1, 1, 9)
+    branch = block.act_out(block.act2(block.bn2(block.conv2(block.act1(block.bn1(block.conv1(x)))))))
+    torch.testing.assert_close(block(x, mask), block.residual(x) + branch)
+    with pytest.raises(ValueError, match="odd kernel"):
+        EfLipTemporalConvNet(input_dim=4, kernel_size=4)

@@ -6,7 +6,7 @@ from pathlib import Path
 import torch
 
 from lipreading.models.backends.tcn import TemporalConvNet
-from lipreading.models.classifier import WordClassifierNet, masked_mean
+from lipreading.models.classifier import WordClassifierNet
 from lipreading.models.frontends.small import SmallFrontend
 
 MODELS = Path(__file__).resolve().parents[2] / "src" / "lipreading" / "models"
@@ -33,11 +33,6 @@ def test_padding_never_changes_a_clip():
     padded[0, :, :12] = clip[0]
     batched = net(padded, torch.tensor([12, 20]))
     assert torch.allclose(alone[0], batched[0], atol=1e-5)
-
-
-def test_masked_mean_ignores_padding():
-    x = torch.tensor([[[1.0], [3.0], [100.0]]])
-    assert masked_mean(x, torch.tensor([2])).item() == 2.0
 
 
 def disallowed_imports(source: str, module: str) -> list[str]:

@@ -5,7 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from lipreading.models.frontends.efficientnet import EfficientNetV2Frontend
+from lipreading.models.frontends.cnn3d import Conv3dFrontend
+from lipreading.models.frontends.efficientnet import EfficientNetV2Frontend, EfficientNetV2GLUFrontend
+from lipreading.models.frontends.resnet3d import ResNet3dFrontend
 from lipreading.models.frontends.resnet import ResNetFrontend
 from lipreading.models.frontends.shufflenet import STAGE_WIDTHS, ShuffleNetV2Frontend
 
@@ -134,3 +136,87 @@ def test_efficientnet_frames_mix_only_within_the_stems_temporal_kernel() -> None
         diff = (frontend(video) - frontend(changed)).abs().amax(-1)  # (B, T)
     assert (diff[0, :3] > 0).all()
     assert diff[0, 3:].max() == 0 and diff[1].max() == 0
+
+
+def _randomise_norm_statistics(module: torch.nn.Module) -> None:
+    """Non-trivial BN statistics, so that padded frames are not zero after a BN."""
+    with torch.no_grad():
+        for m in module.modules():
+            if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
+                m.running_mean.uniform_(-1, 1)
+                m.bias.uniform_(-1, 1)
+
+
+def tiny_3d_frontends() -> dict[str, torch.nn.Module]:
+    return {
+        "cnn3d": Conv3dFrontend(channels=(4, 6, 6, 8)),
+        "resnet3d": ResNet3dFrontend(layers=(1, 1, 1, 1), widths=(4, 6, 6, 8)),
+    }
+
+
+@pytest.mark.parametrize("name", ["cnn3d", "resnet3d"])
+def test_3d_frontends_keep_padding_out_of_every_temporal_convolution(name: str) -> None:
+    """Every layer mixes neighbouring frames: with the lengths, a clip's features are those it has alone
+    (the network zeroes the input's padding first); without them, the padding leaks into its last frames."""
+    torch.manual_seed(0)
+    frontend = tiny_3d_frontends()[name].double().eval()
+    _randomise_norm_statistics(frontend)
+    clip = torch.randn(1, 1, 5, 32, 32, dtype=torch.float64)
+    batch = torch.zeros(2, 1, 9, 32, 32, dtype=torch.float64)
+    batch[0, :, :5] = clip[0]
+    batch[1] = torch.randn(1, 9, 32, 32)
+    with torch.inference_mode():
+        alone = frontend(clip, torch.tensor([5]))
+        padded = frontend(batch, torch.tensor([5, 9]))
+        unmasked = frontend(batch)
+    assert padded.shape == (2, 9, frontend.output_dim)
+    torch.testing.assert_close(padded[0, :5], alone[0], atol=1e-9, rtol=0)
+    assert (unmasked[0, :5] - alone[0]).abs().max() > 1e-3
+
+
+def test_3d_frontends_keep_every_frame_and_pool_space() -> None:
+    for frontend in tiny_3d_frontends().values():
+        out = frontend(torch.randn(2, 1, 7, 40, 40), torch.tensor([7, 5]))
+        assert out.shape == (2, 7, 8)
+        out.square().mean().backward()
+        assert next(frontend.parameters()).grad.abs().sum() > 0
+
+
+def test_resnet3d_has_the_layers_of_torchvisions_r3d_18() -> None:
+    """Same tensors, in the same order, as torchvision's r3d_18 without its classifier (3-channel input)."""
+    from torchvision.models.video import r3d_18
+
+    reference = [p.shape for name, p in r3d_18().named_parameters() if not name.startswith("fc.")]
+    ours = [p.shape for p in ResNet3dFrontend(in_channels=3).parameters()]
+    assert ours == reference
+    # Spatial strides only: a 16-frame clip keeps its 16 frames (r3d_18 would give 2).
+    assert ResNet3dFrontend(layers=(1, 1, 1, 1), widths=(4, 4, 4, 4)).eval()(torch.randn(1, 1, 16, 64, 64)).shape[1] == 16
+
+
+def test_cnn3d_is_3d_convolutions_throughout_from_32_to_256_channels() -> None:
+    frontend = Conv3dFrontend()
+    convs = [m for m in frontend.modules() if isinstance(m, torch.nn.Conv3d)]
+    assert [c.out_channels for c in convs] == [32, 64, 128, 256]
+    assert [c.kernel_size for c in convs] == [(5, 7, 7), (3, 3, 3), (3, 3, 3), (3, 3, 3)]
+    assert not any(isinstance(m, torch.nn.Conv2d) for m in frontend.modules())
+    seen = []
+    frontend.blocks[-1].register_forward_hook(lambda m, i, o: seen.append(o.shape))
+    frontend.eval()(torch.randn(1, 1, 3, 88, 88))
+    assert seen[0] == (1, 256, 3, 11, 11)  # pooled over these 11x11 positions
+
+
+def test_glu_frontend_halves_its_head_with_a_gated_linear_unit() -> None:
+    """The EfLipReading frontend: 1x1 conv to 2D channels, average pool, GLU: first half * sigmoid(second)."""
+    stages = ("er_r1_k3_s1_e1_c8", "er_r1_k3_s2_e4_c16", "ir_r1_k3_s2_e4_c24_se0.25")
+    frontend = EfficientNetV2GLUFrontend(stages=stages, stem_channels=8, head_channels=20).eval()
+    assert frontend.output_dim == 10
+    assert not any(isinstance(m, (torch.nn.MaxPool2d, torch.nn.MaxPool3d)) for m in frontend.modules())
+    assert frontend.stem[0].kernel_size == (3, 5, 5) and frontend.stem[0].bias is not None
+    pooled = []
+    frontend.pool.register_forward_hook(lambda m, i, o: pooled.append(o.flatten(1)))
+    with torch.inference_mode():
+        out = frontend(torch.randn(2, 1, 3, 44, 44))
+    head = pooled[0].reshape(2, 3, 20)
+    torch.testing.assert_close(out, head[..., :10] * torch.sigmoid(head[..., 10:]))
+    with pytest.raises(ValueError, match="needs its stages"):
+        EfficientNetV2GLUFrontend()

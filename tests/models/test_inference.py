@@ -24,8 +24,10 @@ def _word_models() -> list[str]:
         return [name for name in names if compose(name).get("_target_") == WORD_MODEL]
 
 
-# The L variant is the T variant's structure, 7x the size: ~10 s in float64, so it runs with -m slow.
-MODELS = [pytest.param(n, marks=pytest.mark.slow) if n == "efficientnet_l_transformer" else n for n in _word_models()]
+# The L variant is the T variant's structure, 7x the size: ~10 s in float64, so it runs with -m slow; so do
+# seed 001's B and S sizes (its T size's structure, 1.5x and 3x the size).
+LARGE_VARIANTS = {"efficientnet_l_transformer", "eflipreading_b", "eflipreading_s"}
+MODELS = [pytest.param(n, marks=pytest.mark.slow) if n in LARGE_VARIANTS else n for n in _word_models()]
 
 
 @pytest.fixture(scope="module")

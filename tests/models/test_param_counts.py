@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
+from omegaconf import OmegaConf
 from torch import nn
 
 from lipreading.run.build import unused_streams
@@ -35,15 +36,32 @@ REFERENCE_AUDIO_PARAMS = {
 # the reference's lrw_resnet18_dctcn_boundary.json, for video and for audio.
 REFERENCE_BOUNDARY_PARAMS = {"resnet18_dctcn": 52_549_044}
 REFERENCE_AUDIO_BOUNDARY_PARAMS = {"av_resnet18_dctcn": 45_214_836}
-FRONTEND_PARAMS = {  # as each frontend YAML sets it: ResNet-18 with Swish, ShuffleNet stems with PReLU
-    "resnet18": 11_182_784,
-    "shufflenet_v2_0.5": 347_048,
-    "shufflenet_v2_1.0": 1_258_860,
-    "shufflenet_v2_1.5": 2_483_880,
-    "shufflenet_v2_2.0": 5_350_252,
-    "resnet18_1d": 3_848_576,  # the reference's ResNet1D (Swish)
-    "efficientnetv2_t": 2_703_052,  # no reference code: EfficientNetV2-S stages at width 0.5 / depth 0.5
-    "efficientnetv2_l": 20_182_720,  # the full EfficientNetV2-S trunk
+# Seed 001's EfficientNetV2 + Transformer + TCN, built by its own code (github.com/sadevans/EfLipReading,
+# scripts/model/e2e.py with scripts/configs/model/default.yaml, 500 classes), counted.
+SEED001_PARAMS = {"eflipreading_t": 8_178_686, "eflipreading_b": 11_920_824, "eflipreading_s": 26_194_496}
+# The CPU demo's network (model=small_tcn) and its audio-visual sibling, as the config restructure of
+# issue 17 found them (500 classes): the demo's figures were measured with exactly these networks.
+DEMO_PARAMS = {"small_tcn": 241_396, "av_small_tcn": 321_812}
+FRONTEND_PARAMS = {  # config -> (parameters, features per frame), as each frontend YAML sets it
+    "resnet18": (11_182_784, 512),  # the reference's, with Swish
+    "shufflenet_v2_0.5": (347_048, 1024),  # the reference's ShuffleNet stems use PReLU ...
+    "shufflenet_v2_1.0": (1_258_860, 1024),
+    "shufflenet_v2_1.0_relu": (1_258_836, 1024),  # ... except lrw_snv1x_dsmstcn3x.json's (ReLU: 24 slopes fewer)
+    "shufflenet_v2_1.5": (2_483_880, 1024),
+    "shufflenet_v2_2.0": (5_350_252, 2048),
+    "efficientnetv2_t": (2_703_052, 640),  # no reference code: EfficientNetV2-S stages at width 0.5 / depth 0.5
+    "efficientnetv2_l": (20_182_720, 1280),  # the full EfficientNetV2-S trunk
+    "efficientnetv2_glu_t": (2_030_470, 384),  # seed 001's code, its sizes T, B, S
+    "efficientnetv2_glu_b": (5_772_608, 384),
+    "efficientnetv2_glu_s": (20_046_280, 384),
+    "cnn3d": (1_170_016, 256),
+    "resnet3d_18": (33_147_456, 512),  # torchvision's r3d_18 without its classifier, for one input channel
+    "small": (81_152, 96),
+    "small_half": (20_992, 48),
+    "resnet18_1d": (3_848_576, 512),  # the reference's ResNet1D (Swish)
+    "resnet1d_small": (46_528, 64),
+    "logmel_efficientnet_b0": (4_006_972, 1280),
+    "logmel_efficientnet_small": (198_678, 320),
 }
 
 
@@ -88,14 +106,38 @@ def test_boundary_input_adds_the_references_count_to_audio_models(compose_model,
     assert model.use_boundary and count(model) == REFERENCE_AUDIO_BOUNDARY_PARAMS[name]
 
 
+@pytest.mark.parametrize("name", SEED001_PARAMS)
+def test_seed001_models_match_its_codes_count(compose_model, name: str) -> None:
+    model = instantiate(compose_model(f"model={name}").model)
+    assert count(model) == SEED001_PARAMS[name]
+
+
+@pytest.mark.parametrize("name", DEMO_PARAMS)
+def test_the_demo_networks_are_unchanged(compose_model, name: str) -> None:
+    assert count(instantiate(compose_model(f"model={name}").model)) == DEMO_PARAMS[name]
+
+
+def test_every_frontend_config_has_a_count() -> None:
+    assert set(FRONTEND_PARAMS) == {p.stem for p in (CONF / "model" / "frontend").glob("*.yaml")}
+
+
 @pytest.mark.parametrize("name", FRONTEND_PARAMS)
 def test_every_frontend_config_instantiates_with_its_count(compose_model, name: str) -> None:
     frontend = instantiate(compose_model(f"model/frontend={name}").model.frontend)
-    assert count(frontend) == FRONTEND_PARAMS[name]
+    assert (count(frontend), frontend.output_dim) == FRONTEND_PARAMS[name]
 
 
 BACKEND_OUTPUT_DIMS = {"tcn": 256, "tcn2x": 512, "mstcn": 768, "dsmstcn": 768, "dctcn": 1664, "transformer": 256,
-                       "transformer_tcn": 256, "bigru": 2048, "bilstm": 1024}
+                       "transformer_tcn": 256, "bigru": 2048, "bilstm": 1024, "tcn_small": 96,
+                       "tcn_small_half": 48, "bigru_256": 512, "bilstm_128": 256, "bilstm_256": 512,
+                       "tcn_bigru": 256, "transformer_eflip": 384, "tcn_eflip": 463, "transformer_tcn_eflip": 463}
+# The published back-ends at their published sizes, on the input width of the model they come from.
+PUBLISHED_BACKENDS = {  # name -> (input width, parameters)
+    "tcn": (1024, 2_434_304),  # ShuffleNetV2 + TCN
+    "mstcn": (512, 24_794_112),  # ResNet-18 + MS-TCN
+    "dsmstcn": (1024, 7_620_864),  # ShuffleNetV2 + DS-MS-TCN
+    "transformer_tcn_eflip": (384, 5_916_216),  # seed 001
+}
 
 
 @pytest.mark.parametrize("name", BACKEND_OUTPUT_DIMS)
@@ -108,3 +150,17 @@ def test_every_backend_config_is_a_factory_of_input_dim(compose_model, name: str
 def test_boundary_input_adds_the_references_count(compose_model, name: str) -> None:
     model = instantiate(compose_model(f"model={name}", "+data.use_boundary=true").model)
     assert model.use_boundary and count(model) == REFERENCE_BOUNDARY_PARAMS[name]
+
+
+def test_every_backend_config_has_an_output_width() -> None:
+    assert set(BACKEND_OUTPUT_DIMS) == {p.stem for p in (CONF / "model" / "backend").glob("*.yaml")}
+
+
+@pytest.mark.parametrize("name", PUBLISHED_BACKENDS)
+def test_a_backend_swapped_onto_the_default_model_is_the_published_one(compose_model, name: str) -> None:
+    """`python train.py model/backend=mstcn` trains the MS-TCN of the paper, not the demo's TCN widths."""
+    default_model = next(e["model"] for e in OmegaConf.load(CONF / "train.yaml").defaults if "model" in e)
+    cfg = compose_model(f"model={default_model}", f"model/backend={name}")
+    assert cfg.model.frontend._target_.endswith("SmallFrontend")  # the demo's own frontend is kept
+    width, params = PUBLISHED_BACKENDS[name]
+    assert count(instantiate(cfg.model.backend)(input_dim=width)) == params

@@ -25,6 +25,13 @@ landmarks      float32 (T, K, 2) optional face landmarks in crop coordinates
 
 Files are written atomically (temporary file, then rename) so that a crash never leaves
 a half-written clip behind.
+
+:func:`load_clip` also reads the mouth crops that the TCN reference's preprocessing writes
+(github.com/mpc001/Lipreading_using_Temporal_Convolutional_Networks,
+``preprocessing/crop_mouth_from_video.py``: one ``.npz`` per clip whose only array, ``data``, is
+uint8 (T, 96, 96) at 25 fps): their clips have no label or word boundaries in the file (the word
+datamodule takes the word from the folder, and its boundaries from LRW's ``.txt`` files with
+``data.annotation_dir``).
 """
 
 from __future__ import annotations
@@ -121,6 +128,9 @@ def save_clip(path: str | os.PathLike, clip: Clip) -> None:
         np.savez(f, **arrays)
 
 
+REFERENCE_VIDEO_KEY = "data"
+"""The array of the TCN reference's mouth-crop ``.npz`` files (uint8 (T, 96, 96), 25 fps)."""
+
 TRAINING_FIELDS = frozenset({"video", "fps", "label", "word_start", "word_end"})
 """What training reads: landmarks, the phoneme timeline and audio stay on disk (about 5x faster)."""
 
@@ -129,21 +139,32 @@ def load_clip(path: str | os.PathLike, fields: Collection[str] | None = None) ->
     """Read a clip written by :func:`save_clip`; raise :class:`ClipError` naming the file.
 
     ``fields`` limits which arrays are read (``video`` always is); the others are left at
-    their defaults. ``None`` reads everything.
+    their defaults. ``None`` reads everything. A file of the TCN reference's crops (its one array
+    named ``data``) is read as a clip of that video at 25 fps, with no label or boundaries.
     """
     path = Path(path)
     try:
         with np.load(path, allow_pickle=False) as f:
-            data = {key: f[key] for key in f.files if fields is None or key in fields or key == "video"}
+            if "video" not in f.files and REFERENCE_VIDEO_KEY in f.files:
+                data = {"video": f[REFERENCE_VIDEO_KEY]}
+            else:
+                data = {key: f[key] for key in f.files if fields is None or key in fields or key == "video"}
+            keys = sorted(f.files)
     except FileNotFoundError as e:
         raise ClipError(f"{path}: clip file not found") from e
     except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
         raise ClipError(f"{path}: unreadable clip file ({e}); delete it and regenerate") from e
     if "video" not in data:
-        raise ClipError(f"{path}: not a clip file (no 'video' array)")
+        raise ClipError(
+            f"{path}: not a clip file: it holds {keys}; expected 'video' (this project's clips, written by "
+            f"preprocess.py) or '{REFERENCE_VIDEO_KEY}' (the TCN reference's mouth crops, uint8 (T, 96, 96))"
+        )
     video = data["video"]
     if video.dtype != np.uint8 or video.ndim not in (3, 4) or video.shape[0] == 0:
-        raise ClipError(f"{path}: empty or malformed video array {video.dtype} {video.shape}")
+        raise ClipError(
+            f"{path}: empty or malformed video array {video.dtype} {video.shape}; expected uint8 frames "
+            "(T, H, W) or (T, H, W, 3): re-create the file with 8-bit grayscale frames"
+        )
     phonemes = None
     if "phonemes" in data and "phoneme_times" in data:
         times = data["phoneme_times"]

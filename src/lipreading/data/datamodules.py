@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
@@ -10,9 +11,13 @@ from torch.utils.data import DataLoader
 
 from lipreading.data.base import ClipDataModule, check_modality, reads_audio, require_audio
 from lipreading.data.clip import FPS
+from lipreading.data.loaders import EpochKeyedSampler, run_seed
 from lipreading.data.synthetic import default_vocabulary, generate_word_dataset
-from lipreading.data.word_clips import WordClipDataset, collate_clips, scan_word_clips
+from lipreading.data.variable_length import VariableLengthCrops
+from lipreading.data.word_clips import WordClipDataset, check_annotations, collate_clips, scan_word_clips
 from lipreading.utils.errors import ConfigError
+
+log = logging.getLogger(__name__)
 
 VideoTransform = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 AudioTransform = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
@@ -30,6 +35,11 @@ class WordDataModule(ClipDataModule):
     With ``modality`` ``audio`` or ``av`` batches also carry ``audio`` (B, T * 640) at 16 kHz,
     transformed by ``audio_train_transform`` / ``audio_eval_transform`` (noise, standardisation);
     a dataset whose clips have no audio is an error at set-up.
+    With ``variable_length`` every training clip is cut in time at random around its word, anew each
+    epoch (:mod:`lipreading.data.variable_length`); it is off when word boundaries are an input
+    (``use_boundary``), as in the reference. ``annotation_dir`` (the raw LRW ``lipread_mp4`` folder)
+    gives clips without word boundaries, such as the TCN reference's ``.npz`` mouth crops, their word
+    from the ``Duration:`` line of ``WORD/split/WORD_NNNNN.txt`` there.
     """
 
     def __init__(
@@ -50,10 +60,16 @@ class WordDataModule(ClipDataModule):
         audio_eval_transform: AudioTransform | None = None,
         audio_mismatch: str = "trim",
         num_frames: int | None = None,
+        variable_length: bool = False,
+        annotation_dir: str | None = None,
     ) -> None:
         super().__init__()
         self.modality = check_modality(modality)
         self.num_frames = num_frames
+        if variable_length and use_boundary:
+            log.info("variable-length augmentation is off: word boundaries are an input (data.use_boundary=true)")
+        self.variable_length = variable_length and not use_boundary
+        self.annotation_dir = Path(annotation_dir) if annotation_dir else None
         self.audio_train_transform, self.audio_eval_transform = audio_train_transform, audio_eval_transform
         self.audio_mismatch = audio_mismatch
         self.root = Path(root)
@@ -95,8 +111,11 @@ class WordDataModule(ClipDataModule):
             raise FileNotFoundError(f"{self.root}: no '{split}' clips found (*.npz under WORD/{split}/)")
         if self.with_audio:
             require_audio(self.modality, self.root, items[0][0])
+        if self.annotation_dir is not None:
+            check_annotations(self.annotation_dir, items[0][0])
         self.datasets[split] = WordClipDataset(
-            items, preload=self.preload, audio=self.with_audio, audio_mismatch=self.audio_mismatch
+            items, preload=self.preload, audio=self.with_audio, audio_mismatch=self.audio_mismatch,
+            annotation_dir=self.annotation_dir,
         )
 
     @property
@@ -109,7 +128,10 @@ class WordDataModule(ClipDataModule):
         return self.ordered_loader(self.datasets[split], collate_clips)
 
     def train_dataloader(self) -> DataLoader:
-        return self.shuffled_loader(self.datasets["train"], collate_clips, str(self.root))
+        if not self.variable_length:
+            return self.shuffled_loader(self.datasets["train"], collate_clips, str(self.root))
+        crops = VariableLengthCrops(self.datasets["train"], run_seed())
+        return self.shuffled_loader(crops, collate_clips, str(self.root), EpochKeyedSampler)
 
     def state_dict(self) -> dict[str, Any]:
         """The training audio transform's state (its noise generator and babble bank), saved in checkpoints

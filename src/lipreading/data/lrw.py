@@ -26,8 +26,10 @@ The reference code (Lipreading_using_TCN) reads the fifth line; here the line th
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 from pathlib import Path
 
+from lipreading.data.clip import Clip
 from lipreading.preprocessing.items import LayoutError, Listing, VideoItem, check_splits
 
 SPLITS = ("train", "val", "test")
@@ -53,6 +55,13 @@ def read_word_duration(txt: Path) -> float:
     raise LayoutError(
         f"{txt}: no line starting with 'Duration:' (expected 'Duration: 0.43 seconds')"
     )
+
+
+def centred_word(clip: Clip, duration: float) -> Clip:
+    """``clip`` with its word ``duration`` seconds long in the middle (LRW's convention), within the clip."""
+    middle = clip.duration / 2
+    start, end = max(middle - duration / 2, 0.0), min(middle + duration / 2, clip.duration)
+    return replace(clip, word_start=start, word_end=end)
 
 
 def lrw_listing(root: str | os.PathLike, splits: tuple[str, ...] = SPLITS) -> Listing:

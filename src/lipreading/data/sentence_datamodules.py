@@ -16,6 +16,7 @@ from lipreading.data.base import ClipDataModule, check_modality, reads_audio, re
 from lipreading.data.loaders import rank_and_world_size, run_seed
 from lipreading.data.sentences import (
     LengthBucketSampler,
+    Manifest,
     SentenceClipDataset,
     Utterance,
     collate_sentences,
@@ -78,12 +79,19 @@ class SentenceDataModule(ClipDataModule):
     def utterances(self, split: str) -> list[Utterance]:
         """The usable manifest rows of ``split`` (read once; left-out rows are reported)."""
         if split not in self._manifests:
-            manifest = read_manifest(self.root, split, self.setup_hint)
+            manifest = self.read_manifest(split)
             manifest.report(str(self.root / f"{split}.csv"))
             if not manifest.utterances:
                 raise FileNotFoundError(f"{self.root / f'{split}.csv'}: no usable clips. {self.setup_hint}".strip())
             self._manifests[split] = manifest.utterances
         return self._manifests[split]
+
+    dataset_class: type[SentenceClipDataset] = SentenceClipDataset
+    """The dataset that reads a split's clips (a layout whose clips are not the project's files has its own)."""
+
+    def read_manifest(self, split: str) -> Manifest:
+        """The clips and transcripts of ``split``: ``root/{split}.csv`` (the project's layout)."""
+        return read_manifest(self.root, split, self.setup_hint)
 
     @property
     def tokenizer(self) -> CharTokenizer:
@@ -114,7 +122,7 @@ class SentenceDataModule(ClipDataModule):
             raise FileNotFoundError(f"{self.root}: no usable '{split}' clips ({dict(reasons)})")
         if self.with_audio:
             require_audio(self.modality, self.root, kept[0].path)
-        self.datasets[split] = SentenceClipDataset(
+        self.datasets[split] = self.dataset_class(
             kept, self.tokenizer, preload=self.preload, audio=self.with_audio, audio_mismatch=self.audio_mismatch
         )
 

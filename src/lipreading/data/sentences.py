@@ -25,7 +25,7 @@ from torch.utils.data import Dataset, Sampler
 from tqdm import tqdm
 
 from lipreading.data.audio import AUDIO_FIELDS, AudioError, check_mismatch_policy, clip_audio
-from lipreading.data.clip import TRAINING_FIELDS, ClipError, SkippedClips, grayscale_video, load_clip
+from lipreading.data.clip import TRAINING_FIELDS, Clip, SkippedClips, grayscale_video, load_clip
 from lipreading.data.loaders import EpochShuffleSampler
 from lipreading.data.tokenizer import CharTokenizer
 from lipreading.utils.errors import UserError
@@ -157,11 +157,15 @@ class SentenceClipDataset(Dataset):
     def __getitem__(self, index: int) -> dict[str, Any] | None:
         return self._cache[index] if self._cache is not None else self._read(index)
 
+    def load(self, utterance: Utterance) -> Clip:
+        """The clip of ``utterance`` (a file of the project's clip format)."""
+        return load_clip(utterance.path, TRAINING_FIELDS | AUDIO_FIELDS if self.audio else TRAINING_FIELDS)
+
     def _read(self, index: int) -> dict[str, Any] | None:
         u = self.utterances[index]
         try:
-            clip = load_clip(u.path, TRAINING_FIELDS | AUDIO_FIELDS if self.audio else TRAINING_FIELDS)
-        except ClipError as e:
+            clip = self.load(u)
+        except UserError as e:  # an unreadable or malformed clip file, named in the message
             return self.skipped.skip(u.path, e)
         item = {
             "video": torch.from_numpy(grayscale_video(clip)),

@@ -14,7 +14,9 @@ from torch.utils.data import Dataset
 from tqdm import tqdm
 
 from lipreading.data.audio import AUDIO_FIELDS, AudioError, check_mismatch_policy, clip_audio
-from lipreading.data.clip import TRAINING_FIELDS, ClipError, SkippedClips, grayscale_video, load_clip
+from lipreading.data.clip import TRAINING_FIELDS, SkippedClips, grayscale_video, load_clip
+from lipreading.data.lrw import centred_word, read_word_duration
+from lipreading.utils.errors import ConfigError, UserError
 
 
 SPLITS = ("train", "val", "test")
@@ -36,6 +38,21 @@ def scan_word_clips(root: Path, split: str, vocabulary: Sequence[str]) -> list[t
     return items
 
 
+def annotation_file(annotation_dir: Path, clip: Path) -> Path:
+    """The LRW metadata file of ``clip`` (``.../WORD/split/WORD_NNNNN.npz``): ``annotation_dir/WORD/split/WORD_NNNNN.txt``."""
+    return annotation_dir / clip.parent.parent.name / clip.parent.name / f"{clip.stem}.txt"
+
+
+def check_annotations(annotation_dir: Path, first_clip: Path) -> None:
+    """Stop at set-up when ``annotation_dir`` does not hold the metadata of the dataset's first clip."""
+    txt = annotation_file(annotation_dir, first_clip)
+    if not txt.is_file():
+        raise ConfigError(
+            f"data.annotation_dir={annotation_dir}: no {txt} for the clip {first_clip}; point it at the raw LRW "
+            "folder (lipread_mp4, whose WORD/split/WORD_NNNNN.txt files give each word's Duration:) or set it to null"
+        )
+
+
 class WordClipDataset(Dataset):
     """Dataset of word clips; each item is a dict of uint8 video, label, length and boundary.
 
@@ -47,13 +64,21 @@ class WordClipDataset(Dataset):
     ``speaker`` ('' when unknown): a clip
     without audio is skipped with a message, one whose audio and video lengths disagree by more
     than a frame is trimmed to the video or skipped (``audio_mismatch``).
+    With ``annotation_dir`` (the raw LRW folder) each clip's word is the one its LRW ``.txt`` gives,
+    centred in the clip, as the reference reads it (for clips that do not carry their boundaries).
     """
 
     def __init__(
-        self, items: list[tuple[Path, int]], preload: bool = False, audio: bool = False, audio_mismatch: str = "trim"
+        self,
+        items: list[tuple[Path, int]],
+        preload: bool = False,
+        audio: bool = False,
+        audio_mismatch: str = "trim",
+        annotation_dir: Path | None = None,
     ) -> None:
         check_mismatch_policy(audio_mismatch)
         self.items = items
+        self.annotation_dir = annotation_dir
         self.audio, self.audio_mismatch = audio, audio_mismatch
         self.skipped = SkippedClips()
         self._cache: list[dict[str, Any] | None] | None = None
@@ -72,7 +97,9 @@ class WordClipDataset(Dataset):
         path, label = self.items[index]
         try:
             clip = load_clip(path, TRAINING_FIELDS | AUDIO_FIELDS if self.audio else TRAINING_FIELDS)
-        except ClipError as e:
+            if self.annotation_dir is not None:
+                clip = centred_word(clip, read_word_duration(annotation_file(self.annotation_dir, path)))
+        except UserError as e:  # an unreadable clip, or its missing or malformed metadata
             return self.skipped.skip(path, e)
         item = {
             "video": torch.from_numpy(grayscale_video(clip)),

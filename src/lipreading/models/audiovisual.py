@@ -14,8 +14,9 @@ from typing import Callable
 import torch
 from torch import nn
 
-from lipreading.models.classifier import append_boundary, masked_mean
+from lipreading.models.classifier import append_boundary
 from lipreading.models.masks import length_mask, zero_padded_frames
+from lipreading.models.pooling import MeanPooling
 
 
 class AudioVisualWordNet(nn.Module):
@@ -23,7 +24,9 @@ class AudioVisualWordNet(nn.Module):
 
     ``video_frontend`` maps video to (B, T, Dv); ``audio_frontend`` maps audio and lengths to
     (B, T, Da); ``fusion`` is a factory ``(video_dim, audio_dim) -> module`` used when both are
-    given; ``backend`` a factory ``(input_dim) -> module`` over (B, T, D), lengths.
+    given; ``backend`` a factory ``(input_dim) -> module`` over (B, T, D), lengths; ``pooling`` a
+    factory ``(input_dim) -> module`` over the backend's (B, T, D'), lengths: the masked mean by
+    default, or attention over time (:class:`~lipreading.models.pooling.AttentionPooling`).
 
     With ``use_boundary`` the per-frame word-boundary indicator joins the (fused) frame features as
     one more channel, as in :class:`~lipreading.models.classifier.WordClassifierNet` (the reference's
@@ -39,6 +42,7 @@ class AudioVisualWordNet(nn.Module):
         fusion: Callable[..., nn.Module] | None = None,
         dropout: float = 0.0,
         use_boundary: bool = False,
+        pooling: Callable[..., nn.Module] = MeanPooling,
     ) -> None:
         super().__init__()
         if video_frontend is None and audio_frontend is None:
@@ -55,8 +59,9 @@ class AudioVisualWordNet(nn.Module):
             feature_dim = (video_frontend or audio_frontend).output_dim
         self.use_boundary = use_boundary
         self.backend = backend(input_dim=feature_dim + int(use_boundary))
+        self.pooling = pooling(input_dim=self.backend.output_dim)
         self.dropout = nn.Dropout(dropout)
-        self.head = nn.Linear(self.backend.output_dim, num_classes)
+        self.head = nn.Linear(self.pooling.output_dim, num_classes)
         self.num_classes = num_classes
 
     @property
@@ -78,8 +83,8 @@ class AudioVisualWordNet(nn.Module):
         streams = []
         if self.video_frontend is not None:
             # Zero the padded frames (and samples below), so padding never changes a clip's result.
-            video = zero_padded_frames(video, lengths)
-            streams.append(self.video_frontend(video))  # (B, C, T, H, W) -> (B, T, Dv)
+            video = zero_padded_frames(video, lengths)  # (B, C, T, H, W), frames beyond each clip zeroed
+            streams.append(self.video_frontend(video, lengths))  # (B, C, T, H, W) -> (B, T, Dv)
         if self.audio_frontend is not None:
             audio = audio * length_mask(lengths * self.audio_frontend.samples_per_frame, audio.shape[1]).to(audio.dtype)
             streams.append(self.audio_frontend(audio, lengths))  # (B, T*640) -> (B, T, Da)
@@ -91,5 +96,5 @@ class AudioVisualWordNet(nn.Module):
             boundary = boundary[:, : features.shape[1]]
         features = append_boundary(features, boundary, self.use_boundary)  # -> (B, T, D + use_boundary)
         features = self.backend(features, lengths)  # (B, T, D) -> (B, T, D')
-        pooled = masked_mean(features, lengths)  # (B, T, D') -> (B, D')
+        pooled = self.pooling(features, lengths)  # (B, T, D') -> (B, D')
         return self.head(self.dropout(pooled))  # (B, num_classes) logits

@@ -1,4 +1,4 @@
-"""Word classifier network: frontend -> backend -> masked temporal mean -> linear head."""
+"""Word classifier network: frontend -> backend -> temporal pooling -> linear head."""
 
 from __future__ import annotations
 
@@ -7,13 +7,8 @@ from typing import Callable
 import torch
 from torch import nn
 
-from lipreading.models.masks import length_mask, zero_padded_frames
-
-
-def masked_mean(x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-    """Mean of ``x`` (B, T, D) over the first ``lengths[b]`` steps of each clip -> (B, D)."""
-    mask = length_mask(lengths, x.shape[1]).to(x.dtype)  # (B, T)
-    return (x * mask[..., None]).sum(1) / lengths.clamp(min=1).to(x.dtype)[:, None]
+from lipreading.models.masks import zero_padded_frames
+from lipreading.models.pooling import MeanPooling
 
 
 def append_boundary(features: torch.Tensor, boundary: torch.Tensor | None, use_boundary: bool) -> torch.Tensor:
@@ -36,10 +31,12 @@ def append_boundary(features: torch.Tensor, boundary: torch.Tensor | None, use_b
 class WordClassifierNet(nn.Module):
     """Visual word classifier of the Ma et al. family (ICASSP 2020/2021).
 
-    ``frontend`` maps ``(B, C, T, H, W)`` to ``(B, T, D)``; ``backend`` is a factory that
+    ``frontend`` maps ``(B, C, T, H, W)`` and the lengths to ``(B, T, D)`` (the lengths matter to the
+    frontends whose every layer mixes neighbouring frames, e.g. the 3D CNNs); ``backend`` is a factory that
     takes ``input_dim=D`` and returns a module mapping ``(B, T, D), lengths`` to
-    ``(B, T, D')``. The clip's logits come from the mean of the backend's outputs over its
-    valid frames, as in the reference implementation (``_average_batch``).
+    ``(B, T, D')``; ``pooling`` a factory ``(input_dim) -> module`` mapping those and the lengths
+    to ``(B, D')``: by default the mean over the valid frames, as in the reference implementation
+    (``_average_batch``); :class:`~lipreading.models.pooling.AttentionPooling` weighs them instead.
 
     With ``use_boundary`` the per-frame word-boundary indicator (1 inside the target word) is
     appended to the frame features as one more channel, so the backend gets ``input_dim = D + 1``
@@ -53,13 +50,15 @@ class WordClassifierNet(nn.Module):
         num_classes: int,
         dropout: float = 0.0,
         use_boundary: bool = False,
+        pooling: Callable[..., nn.Module] = MeanPooling,
     ) -> None:
         super().__init__()
         self.frontend = frontend
         self.use_boundary = use_boundary
         self.backend = backend(input_dim=frontend.output_dim + int(use_boundary))
+        self.pooling = pooling(input_dim=self.backend.output_dim)
         self.dropout = nn.Dropout(dropout)
-        self.head = nn.Linear(self.backend.output_dim, num_classes)
+        self.head = nn.Linear(self.pooling.output_dim, num_classes)
         self.num_classes = num_classes
 
     def forward(
@@ -67,9 +66,9 @@ class WordClassifierNet(nn.Module):
     ) -> torch.Tensor:
         # Zero the padded frames, so that a temporal convolution sees at a clip's end exactly
         # the zeros it would see if the clip were alone (padding never changes a result).
-        video = zero_padded_frames(video, lengths)
-        features = self.frontend(video)  # (B, C, T, H, W) -> (B, T, D)
+        video = zero_padded_frames(video, lengths)  # (B, C, T, H, W), frames beyond each clip zeroed
+        features = self.frontend(video, lengths)  # (B, C, T, H, W) -> (B, T, D)
         features = append_boundary(features, boundary, self.use_boundary)  # -> (B, T, D + use_boundary)
         features = self.backend(features, lengths)  # (B, T, D) -> (B, T, D')
-        pooled = masked_mean(features, lengths)  # (B, T, D') -> (B, D')
+        pooled = self.pooling(features, lengths)  # (B, T, D') -> (B, D')
         return self.head(self.dropout(pooled))  # (B, num_classes) logits

@@ -1,6 +1,6 @@
 """Sentence lipreading network: visual frontend -> sequence backend -> CTC head and/or decoder.
 
-The encoder is any frontend (``(B, C, T, H, W) -> (B, T, D)``) followed by any backend
+The encoder is any frontend (``(B, C, T, H, W), lengths -> (B, T, D)``) followed by any backend
 (``(B, T, D), lengths -> (B, T, D')``), kept per frame (not pooled). On top: a linear CTC head
 (Graves et al., 2006; LipNet, Assael et al., 2016), an autoregressive decoder (attention LSTM or
 Transformer, ``models/decoders``), or both (hybrid CTC/attention, Watanabe et al., 2017).
@@ -49,8 +49,8 @@ class Seq2SeqNet(nn.Module):
     def encode(self, video: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """(B, C, T, H, W), lengths -> (B, T, D') per-frame features."""
         # Zero the padded frames so a clip's features never depend on its batch (see classifier.py).
-        video = zero_padded_frames(video, lengths)
-        features = self.frontend(video)  # (B, C, T, H, W) -> (B, T, D)
+        video = zero_padded_frames(video, lengths)  # (B, C, T, H, W), frames beyond each clip zeroed
+        features = self.frontend(video, lengths)  # (B, C, T, H, W) -> (B, T, D)
         return self.dropout(self.backend(features, lengths))  # -> (B, T, D')
 
     def ctc_log_probs(self, memory: torch.Tensor) -> torch.Tensor:

@@ -1,4 +1,4 @@
-"""Export a checkpoint for deployment (``export.py``): word classifiers to ONNX or TorchScript."""
+"""Export a checkpoint for deployment (``export.py``): word classifiers to ONNX or TorchScript, sentence models to ONNX."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from lipreading.run.kinds import kind_of
 
 
 def export(cfg: DictConfig) -> Path:
-    """Export ``cfg.ckpt`` as its kind does (word classifiers: :func:`lipreading.run.word_export.export_words`)."""
+    """Export ``cfg.ckpt`` as its kind does (:func:`lipreading.run.word_export.export_words`,
+    :func:`lipreading.run.sentence_export.export_sentences`)."""
     checkpoint = read_checkpoint(cfg.ckpt)
     return kind_of(checkpoint).export(cfg, checkpoint)

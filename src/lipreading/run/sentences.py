@@ -83,8 +83,3 @@ def infer_sentences(cfg: DictConfig, checkpoint: Checkpoint) -> Transcript:
         result.cer = float(char_error_rate(result.text, task.tokenizer.normalise(str(cfg.ground_truth))))
     return write_transcript(cfg, clip, result)
 
-
-def refuse_export(cfg: DictConfig, checkpoint: Checkpoint) -> None:
-    """export.py exports word classifiers only, for now."""
-    raise ConfigError(f"{checkpoint.path} is a sentence checkpoint; export.py exports word classifiers "
-                      "(a sentence model's decoding search is Python code, not one graph)")

@@ -50,15 +50,28 @@ class LearnedPositions(nn.Module):
         return x + self.table.weight[: x.shape[1]][None]
 
 
-POSITIONS = {"sinusoidal": SinusoidalPositions, "learned": LearnedPositions}
+class NoPositions(nn.Module):
+    """No position code: the features pass unchanged (order then comes only from the layers around)."""
+
+    def __init__(self, dim: int, max_len: int) -> None:
+        super().__init__()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x
+
+
+POSITIONS = {"sinusoidal": SinusoidalPositions, "learned": LearnedPositions, "none": NoPositions}
+ACTIVATIONS = ("gelu", "relu")
 
 
 class TransformerBackend(nn.Module):
     """(B, T, input_dim) frame features, lengths -> (B, T, d_model).
 
-    A linear projection to ``d_model`` (none when equal), positions, ``num_layers`` pre-norm encoder
-    layers and a final LayerNorm. Padded frames are excluded as attention keys
-    (``src_key_padding_mask``) and zeroed in the output, so they never change a clip's result.
+    A linear projection to ``d_model`` (none when equal), positions, ``num_layers`` encoder layers
+    (pre-norm and a final LayerNorm by default; ``norm_first=False`` gives Vaswani et al.'s post-norm
+    layers, which end normalised and need no final norm) with a GELU or ReLU feed-forward. Padded
+    frames are excluded as attention keys (``src_key_padding_mask``) and zeroed in the output, so
+    they never change a clip's result.
     """
 
     def __init__(
@@ -71,19 +84,23 @@ class TransformerBackend(nn.Module):
         dropout: float = 0.1,
         positions: str = "sinusoidal",
         max_len: int = 512,
+        norm_first: bool = True,
+        activation: str = "gelu",
     ) -> None:
         super().__init__()
         if positions not in POSITIONS:
             raise ValueError(f"Unknown positions {positions!r}; choose one of: {', '.join(POSITIONS)}.")
+        if activation not in ACTIVATIONS:
+            raise ValueError(f"Unknown activation {activation!r}; choose one of: {', '.join(ACTIVATIONS)}.")
         self.project = nn.Linear(input_dim, d_model) if input_dim != d_model else nn.Identity()
         self.positions = POSITIONS[positions](d_model, max_len)
         self.dropout = nn.Dropout(dropout)
         layer = nn.TransformerEncoderLayer(
-            d_model, num_heads, ffn_dim, dropout, activation="gelu", batch_first=True, norm_first=True
+            d_model, num_heads, ffn_dim, dropout, activation=activation, batch_first=True, norm_first=norm_first
         )
         # Nested tensors do not apply to pre-norm layers; disabling them only silences a warning.
         self.encoder = nn.TransformerEncoder(layer, num_layers, enable_nested_tensor=False)
-        self.norm = nn.LayerNorm(d_model)
+        self.norm = nn.LayerNorm(d_model) if norm_first else nn.Identity()
         self.output_dim = d_model
 
     def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:

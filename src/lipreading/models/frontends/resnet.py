@@ -79,7 +79,8 @@ class ResNetFrontend(nn.Module):
         self.output_dim = channels
         init_like_reference(self)
 
-    def forward(self, video: torch.Tensor) -> torch.Tensor:
+    def forward(self, video: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
+        # lengths: unused; the only temporal convolution is the stem's, whose input padding the network zeroes.
         b, _, t = video.shape[:3]
         x = self.stem(video)  # (B, C, T, H, W) -> (B, 64, T, H/2, W/2)
         x = frames_to_batch(x)  # -> (B*T, 64, H/2, W/2)

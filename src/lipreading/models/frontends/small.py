@@ -52,7 +52,8 @@ class SmallFrontend(nn.Module):
         self.pool = nn.AdaptiveAvgPool2d(1)
         self.output_dim = channels
 
-    def forward(self, video: torch.Tensor) -> torch.Tensor:
+    def forward(self, video: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
+        # lengths: unused; the causal stem is the only temporal layer, so padding after a clip cannot reach it.
         if self.frame_difference:
             # Backward difference; the first frame's difference is zero. NOTE: slicing rather than
             # torch.diff, which the ONNX exporter does not support.

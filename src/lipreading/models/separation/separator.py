@@ -234,7 +234,8 @@ class AudioVisualSeparator(nn.Module):
 
     def _frame_condition(self, video: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """The visual condition, one vector per video frame: (B, D, T_v)."""
-        features = self.video_frontend(zero_padded_frames(video, lengths))  # (B, C, T, H, W) -> (B, T, Dv)
+        video = zero_padded_frames(video, lengths)  # (B, C, T, H, W), frames beyond each clip zeroed
+        features = self.video_frontend(video, lengths)  # (B, C, T, H, W) -> (B, T, Dv)
         if self.video_backend is not None:
             features = self.video_backend(features, lengths)  # (B, T, Dv) -> (B, T, D)
         if self.appearance is not None:
