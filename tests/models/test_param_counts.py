@@ -95,7 +95,9 @@ def test_every_frontend_config_instantiates_with_its_count(compose_model, name: 
 
 
 BACKEND_OUTPUT_DIMS = {"tcn": 256, "tcn2x": 512, "mstcn": 768, "dsmstcn": 768, "dctcn": 1664, "transformer": 256,
-                       "transformer_tcn": 256, "bigru": 2048, "bilstm": 1024}
+                       "transformer_tcn": 256, "bigru": 2048, "bilstm": 1024, "conformer": 768, "conformer_small": 128}
+# Auto-AVSR's proj_encoder (512 -> 768) + ConformerEncoder, counted from its code (github.com/mpc001/auto_avsr).
+BACKEND_PARAMS = {"conformer": (512, 170_845_440)}
 
 
 @pytest.mark.parametrize("name", BACKEND_OUTPUT_DIMS)
@@ -108,3 +110,9 @@ def test_every_backend_config_is_a_factory_of_input_dim(compose_model, name: str
 def test_boundary_input_adds_the_references_count(compose_model, name: str) -> None:
     model = instantiate(compose_model(f"model={name}", "+data.use_boundary=true").model)
     assert model.use_boundary and count(model) == REFERENCE_BOUNDARY_PARAMS[name]
+
+
+@pytest.mark.parametrize("name", BACKEND_PARAMS)
+def test_backends_match_their_reference_count(compose_model, name: str) -> None:
+    input_dim, params = BACKEND_PARAMS[name]
+    assert count(instantiate(compose_model(f"model/backend={name}").model.backend)(input_dim=input_dim)) == params
