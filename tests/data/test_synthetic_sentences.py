@@ -5,9 +5,9 @@ import pytest
 
 from lipreading.data.clip import load_clip
 from lipreading.data.synthetic.mandarin import (
-    GRAMMARS, Grammar, ambiguity_ceiling, generate_sentence_dataset, grammar_by_name, make_sentence_clip,
-    phrase_syllables, split_sentences, viseme_string,
+    GRAMMARS, MANDARIN, ambiguity_ceiling, grammar_by_name, phrase_syllables, viseme_string,
 )
+from lipreading.data.synthetic.sentences import Grammar, generate_sentence_dataset, make_sentence_clip, split_sentences
 
 
 def test_medium_grammar_size_and_held_out_sentence_types():
@@ -37,8 +37,8 @@ def test_ambiguity_ceiling_on_a_hand_case():
 
 def test_clips_are_deterministic_and_carry_their_timeline():
     grammar = grammar_by_name("tiny")
-    a = make_sentence_clip(grammar, "我今天上课", np.random.default_rng(3), frame_size=32)
-    b = make_sentence_clip(grammar, "我今天上课", np.random.default_rng(3), frame_size=32)
+    a = make_sentence_clip(MANDARIN, grammar, "我今天上课", np.random.default_rng(3), frame_size=32)
+    b = make_sentence_clip(MANDARIN, grammar, "我今天上课", np.random.default_rng(3), frame_size=32)
     assert np.array_equal(a.video, b.video) and a.video.dtype == np.uint8
     assert a.label == "我今天上课" and a.phonemes[0][0] == "W"
     assert abs(a.num_frames / 25.0 - a.phonemes[-1][2]) < 0.4  # trailing silence only

@@ -122,7 +122,8 @@ def beam_search(
 
     Finished hypotheses are ranked by ``score / length ** length_penalty`` (0: raw
     log-probability, 1: per token). ``ctc_weight`` > 0 needs ``ctc_log_probs`` (B, T, V);
-    ``decoder=None`` with ``ctc_weight=1`` is CTC prefix beam search.
+    ``decoder=None`` with ``ctc_weight=1`` is CTC prefix beam search. ``bos`` may equal ``eos``
+    (Auto-AVSR's units): predicting that id then ends a hypothesis.
     """
     if not 0.0 <= ctc_weight <= 1.0:
         raise ValueError(f"ctc_weight={ctc_weight}: use a value in [0, 1]")
@@ -141,17 +142,18 @@ def beam_search(
     dead[:, 0] = False  # one live hypothesis to begin with
     dead = dead.flatten()
     tokens = torch.full((n, 1), bos, dtype=torch.long, device=device)
+    never = [blank] + ([bos] if bos != eos else [])  # tokens no hypothesis continues with
     finished: list[list[tuple[float, list[int]]]] = [[] for _ in range(batch)]
     done = [False] * batch
     for step in range(max_length + 1):  # up to max_length tokens, then a step that only ends hypotheses
         if decoder is not None:
             logits, state = decoder.step(tokens[:, -1], state)
             log_p = logits.float().log_softmax(-1)
-            log_p[:, [blank, bos]] = float("-inf")
+            log_p[:, never] = float("-inf")
             att = att_scores[:, None] + log_p  # (N, V)
         if scorer is not None:
             ctc, ctc_extended = scorer.extend(*ctc_state)
-            ctc[:, bos] = float("-inf")
+            ctc[:, never] = float("-inf")
         if ctc_weight == 0.0:
             total = att
         elif ctc_weight == 1.0:
