@@ -116,3 +116,11 @@ def test_boundary_input_adds_the_references_count(compose_model, name: str) -> N
 def test_backends_match_their_reference_count(compose_model, name: str) -> None:
     input_dim, params = BACKEND_PARAMS[name]
     assert count(instantiate(compose_model(f"model/backend={name}").model.backend)(input_dim=input_dim)) == params
+
+
+def test_auto_avsr_model_has_its_count(compose_model) -> None:
+    """model=resnet18_conformer_transformer with Auto-AVSR's 5,049 units = its E2E (frontend, encoder, decoder, CTC),
+    counted from its code (github.com/mpc001/auto_avsr, espnet/nets/pytorch_backend/e2e_asr_conformer.py)."""
+    model = instantiate(compose_model("model=resnet18_conformer_transformer").model, vocab_size=5049)
+    assert count(model) == 250_383_410
+    assert count(model.frontend) == FRONTEND_PARAMS["resnet18"] and count(model.backend) == 170_845_440

@@ -74,7 +74,7 @@ class SentenceDataModule(ClipDataModule):
         self.preload = preload
         self.seed = seed
         self.setup_hint = setup_hint
-        self._tokenizer: CharTokenizer | None = None
+        self._tokenizer: Units | None = None
         self._manifests: dict[str, list[Utterance]] = {}
         self.datasets: dict[str, SentenceClipDataset] = {}
 
