@@ -121,6 +121,7 @@ def test_backends_match_their_reference_count(compose_model, name: str) -> None:
 def test_auto_avsr_model_has_its_count(compose_model) -> None:
     """model=resnet18_conformer_transformer with Auto-AVSR's 5,049 units = its E2E (frontend, encoder, decoder, CTC),
     counted from its code (github.com/mpc001/auto_avsr, espnet/nets/pytorch_backend/e2e_asr_conformer.py)."""
-    model = instantiate(compose_model("model=resnet18_conformer_transformer").model, vocab_size=5049)
+    model = instantiate(compose_model("model=resnet18_conformer_transformer").model, vocab_size=5049,
+                        blank_id=0, bos_id=5048, eos_id=5048)
     assert count(model) == 250_383_410
     assert count(model.frontend) == FRONTEND_PARAMS["resnet18"] and count(model.backend) == 170_845_440
