@@ -90,6 +90,38 @@ def test_beam_of_one_is_greedy(name):
     assert len(wide) == 4
 
 
+def test_length_bonus_trades_score_for_length():
+    """A bonus per token (ESPnet's LengthBonus, <eos> included) lengthens the best hypotheses."""
+    torch.manual_seed(1)
+    decoder = DECODERS["transformer"](input_dim=12, vocab_size=VOCAB).eval()
+    with torch.no_grad():
+        decoder.output.bias[EOS_ID] += 0.5
+    memory, lengths = torch.randn(4, 9, 12), torch.tensor([9, 7, 5, 2])
+    search = partial(beam_search, decoder, memory, lengths, BOS_ID, EOS_ID, 8, beam_size=3)
+    plain, some, large = search(), search(length_bonus=0.5), search(length_bonus=5.0)
+    totals = [sum(len(h) for h in hyps) for hyps in (plain, some, large)]
+    assert totals[0] < totals[1] < totals[2], totals
+    assert all(len(h) == 8 for h in large), "a large bonus runs every hypothesis to max_length"
+
+
+def test_ctc_scores_only_the_decoders_pre_beam():
+    """Joint search (ESPnet's pre-beam): a token outside the decoder's best int(1.5 * beam) is never emitted, however
+    likely CTC finds it; with CTC alone it is."""
+    torch.manual_seed(2)
+    favourite = 5
+    decoder = DECODERS["transformer"](input_dim=12, vocab_size=VOCAB).eval()
+    with torch.no_grad():
+        decoder.output.bias[favourite] -= 30.0  # the decoder's last choice
+    memory, lengths = torch.randn(2, 9, 12), torch.tensor([9, 6])
+    ctc = torch.full((2, 9, VOCAB), -20.0)
+    ctc[:, :, favourite], ctc[:, 1::2, BLANK_ID] = 0.0, 0.0  # CTC's certain reading: favourite, blank, favourite ...
+    ctc = ctc.log_softmax(-1)
+    joint = beam_search(decoder, memory, lengths, BOS_ID, EOS_ID, 6, beam_size=2, ctc_log_probs=ctc, ctc_weight=0.9)
+    assert joint and not any(favourite in h for h in joint)
+    alone = beam_search(None, memory, lengths, BOS_ID, EOS_ID, 6, beam_size=2, ctc_log_probs=ctc, ctc_weight=1.0)
+    assert all(h and set(h) == {favourite} for h in alone)
+
+
 @pytest.mark.parametrize("name", DECODERS)
 def test_beam_search_when_start_and_end_share_an_id(name):
     """Auto-AVSR's units: <sos> = <eos> = the last id. The search must still end hypotheses with it."""

@@ -80,7 +80,7 @@ class Seq2SeqTask(pl.LightningModule):
             1.0 if net.decoder is None else 0.0)
         self.label_smoothing = label_smoothing
         self.teacher_forcing = {"initial": 1.0, "final": 1.0, "decay_start": 0.0, "decay_end": 1.0, **(teacher_forcing or {})}
-        self.decoding = {"method": "greedy", "beam_size": 5, "length_penalty": 0.0, "ctc_weight": 0.3,
+        self.decoding = {"method": "greedy", "beam_size": 5, "length_penalty": 0.0, "length_bonus": 0.0, "ctc_weight": 0.3,
                          "max_length": 100, **(decoding or {})}
         if self.decoding["method"] not in DECODING_METHODS:
             raise ValueError(f"unknown decoding method {self.decoding['method']!r}; valid: {DECODING_METHODS}")
