@@ -16,7 +16,7 @@ from omegaconf import open_dict
 
 from lipreading.data.synthetic import default_vocabulary
 from lipreading.data.synthetic.espeak import espeak_available
-from lipreading.data.synthetic.mandarin import generate_sentence_dataset
+from lipreading.data.synthetic.sentences import generate_sentence_dataset
 from lipreading.run.checkpoint import read_checkpoint
 from lipreading.run.stages import is_staged, train_stages
 from lipreading.run.train import train
