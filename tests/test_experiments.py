@@ -16,7 +16,7 @@ from omegaconf import open_dict
 
 from lipreading.data.synthetic import default_vocabulary
 from lipreading.data.synthetic.espeak import espeak_available
-from lipreading.data.synthetic.mandarin import generate_sentence_dataset
+from lipreading.data.synthetic.sentences import generate_sentence_dataset
 from lipreading.run.checkpoint import read_checkpoint
 from lipreading.run.import_checkpoint import import_checkpoint
 from lipreading.run.stages import is_staged, train_stages
@@ -33,6 +33,7 @@ SYNTHETIC = ["data.num_classes=3", "data.clips_per_word={train:4,val:2,test:2}",
 RUN_ELSEWHERE = {
     "separation": "tests/test_separation.py (trained, both modalities)",
     "av_separation": "tests/test_separation.py::test_the_audio_visual_recipe_trains_its_lip_stream_first_and_keeps_it_frozen",
+    "lrs3_auto_avsr": "tests/interop/test_auto_avsr.py::test_train_fine_tunes_the_import_on_auto_avsrs_prepared_layout",
 }
 
 
@@ -116,6 +117,10 @@ def _published(tmp_path, lrw, variant):
     stored = read_checkpoint(metrics["best_checkpoint"]).config
     assert stored["distilled_from"]["teacher"]["checkpoint"] == str(teacher)
     assert stored["model"]["frontend"]["_target_"].endswith("ShuffleNetV2Frontend") and stored["task"]["optimizer"]["lr"] == 3.0e-4
+def _english(tmp_path, lrw, variant):
+    metrics = _run(tmp_path, "synthetic_english_sentences", "data.clips={train:8,val:4,test:4}", "data.batch_size=4",
+                   "data.eval_batch_size=4", "data.units.vocab_size=64")
+    assert 0.0 <= metrics["test/wer"] and read_checkpoint(metrics["best_checkpoint"]).units().tokens[0] == "<blank>"
 
 
 def _chinese_lips(tmp_path, lrw, variant):
@@ -145,6 +150,7 @@ CASES = [
     ("distill_synthetic_small", "student alone, callbacks=ema", _distill_small),
     ("distill_synthetic_small", "distilled, cached teacher", _distill_small),
     ("synthetic_sentences", "logger=wandb offline", _sentences),
+    ("synthetic_english_sentences", "SentencePiece units", _english),
     ("chinese_lips", "on the processed layout", _chinese_lips),
     ("av_synthetic_words", "three stages and the SNR table", _av_words),
 ]

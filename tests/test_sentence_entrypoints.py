@@ -101,3 +101,17 @@ def test_export_writes_onnx_graphs_that_transcribe_a_clip_as_pytorch_does(senten
         expected = task.transcribe(video, lengths)
     assert OnnxSentenceModel(tmp_path / "onnx").transcribe(video.numpy(), lengths.numpy()) == expected
     assert described["check"]["transcripts"]["ctc_greedy"] == expected
+def test_english_sentences_train_and_evaluate_with_sentencepiece_units(tmp_path):
+    """The English default end to end on its tiny grammar: SentencePiece units trained, stored, read back by eval.py."""
+    english = ["experiment=synthetic_english_sentences", "data.grammar=tiny", "data.clips={train:24,val:6,test:8}",
+               "data.batch_size=4", "trainer.max_epochs=1", "data.generation_workers=1", "task.decoding.max_length=12"]
+    result = run("train.py", *english, f"paths.data_dir={tmp_path / 'data'}", f"hydra.run.dir={tmp_path / 'run'}")
+    assert result.returncode == 0, result.stderr[-3000:]
+    units = json.loads((tmp_path / "run" / "checkpoints" / "tokenizer.json").read_text())
+    assert units["type"] == "sentencepiece" and units["pieces"][0] == "<unk>" and "▁FRIEND" in units["pieces"]
+    assert 0.0 <= json.loads((tmp_path / "run" / "metrics.json").read_text())["test/wer"]
+    result = run("eval.py", f"ckpt={tmp_path / 'run' / 'checkpoints' / 'last.ckpt'}", f"hydra.run.dir={tmp_path / 'eval'}",
+                 "decoding.method=beam", "decoding.beam_size=2", "decoding.max_length=12")
+    assert result.returncode == 0, result.stderr[-3000:]
+    rows = list(csv.DictReader((tmp_path / "eval" / "predictions.csv").open(encoding="utf-8")))
+    assert len(rows) == 8 and all(r["reference"] == r["reference"].upper() for r in rows)

@@ -1,5 +1,6 @@
 import csv
 import logging
+from functools import partial
 
 import numpy as np
 import pytest
@@ -8,7 +9,7 @@ import torch
 from lipreading.data.clip import Clip, save_clip
 from lipreading.data.sentence_datamodules import SentenceDataModule
 from lipreading.data.sentences import LengthBucketSampler, ManifestError, collate_sentences, read_manifest
-from lipreading.data.tokenizer import PAD_ID
+from lipreading.data.tokenizer import PAD_ID, CharTokenizer
 from lipreading.data.transforms import EvalVideoTransform
 
 
@@ -56,7 +57,7 @@ def test_unreadable_clips_and_oov_text_never_stop_an_epoch(tmp_path, caplog):
         "test": [("t1", 8, "我们上课")],
     })
     (tmp_path / "train" / "b.npz").write_bytes(b"truncated")  # unreadable
-    dm = datamodule(tmp_path, max_frames=20, min_char_count=2)  # 跳, 舞 seen once: outside the vocabulary
+    dm = datamodule(tmp_path, max_frames=20, units=partial(CharTokenizer.build, min_count=2))  # 跳, 舞 seen once: outside the vocabulary
     with caplog.at_level(logging.WARNING):
         dm.setup("fit")
         batches = list(dm.train_dataloader())

@@ -130,7 +130,8 @@ def test_every_frontend_config_instantiates_with_its_count(compose_model, name: 
 BACKEND_OUTPUT_DIMS = {"tcn": 256, "tcn2x": 512, "mstcn": 768, "dsmstcn": 768, "dctcn": 1664, "transformer": 256,
                        "transformer_tcn": 256, "bigru": 2048, "bilstm": 1024, "tcn_small": 96,
                        "tcn_small_half": 48, "bigru_256": 512, "bilstm_128": 256, "bilstm_256": 512,
-                       "tcn_bigru": 256, "transformer_eflip": 384, "tcn_eflip": 463, "transformer_tcn_eflip": 463}
+                       "tcn_bigru": 256, "transformer_eflip": 384, "tcn_eflip": 463, "transformer_tcn_eflip": 463,
+                       "conformer": 768, "conformer_small": 128}
 # The published back-ends at their published sizes, on the input width of the model they come from.
 PUBLISHED_BACKENDS = {  # name -> (input width, parameters)
     "tcn": (1024, 2_434_304),  # ShuffleNetV2 + TCN
@@ -138,6 +139,8 @@ PUBLISHED_BACKENDS = {  # name -> (input width, parameters)
     "dsmstcn": (1024, 7_620_864),  # ShuffleNetV2 + DS-MS-TCN
     "transformer_tcn_eflip": (384, 5_916_216),  # seed 001
 }
+# Auto-AVSR's proj_encoder (512 -> 768) + ConformerEncoder, counted from its code (github.com/mpc001/auto_avsr).
+BACKEND_PARAMS = {"conformer": (512, 170_845_440)}
 
 
 @pytest.mark.parametrize("name", BACKEND_OUTPUT_DIMS)
@@ -164,3 +167,18 @@ def test_a_backend_swapped_onto_the_default_model_is_the_published_one(compose_m
     assert cfg.model.frontend._target_.endswith("SmallFrontend")  # the demo's own frontend is kept
     width, params = PUBLISHED_BACKENDS[name]
     assert count(instantiate(cfg.model.backend)(input_dim=width)) == params
+
+
+@pytest.mark.parametrize("name", BACKEND_PARAMS)
+def test_backends_match_their_reference_count(compose_model, name: str) -> None:
+    input_dim, params = BACKEND_PARAMS[name]
+    assert count(instantiate(compose_model(f"model/backend={name}").model.backend)(input_dim=input_dim)) == params
+
+
+def test_auto_avsr_model_has_its_count(compose_model) -> None:
+    """model=resnet18_conformer_transformer with Auto-AVSR's 5,049 units = its E2E (frontend, encoder, decoder, CTC),
+    counted from its code (github.com/mpc001/auto_avsr, espnet/nets/pytorch_backend/e2e_asr_conformer.py)."""
+    model = instantiate(compose_model("model=resnet18_conformer_transformer").model, vocab_size=5049,
+                        blank_id=0, bos_id=5048, eos_id=5048)
+    assert count(model) == 250_383_410
+    assert count(model.frontend) == FRONTEND_PARAMS["resnet18"] and count(model.backend) == 170_845_440

@@ -22,13 +22,13 @@ DECODERS = {
 }
 
 
-def tiny_net(decoder="attention_lstm", ctc=True, blank_id=BLANK_ID, bos_id=BOS_ID, eos_id=EOS_ID) -> Seq2SeqNet:
+def tiny_net(decoder="attention_lstm", ctc=True, vocab=VOCAB, blank_id=BLANK_ID, bos_id=BOS_ID, eos_id=EOS_ID) -> Seq2SeqNet:
     backend = partial(BackendStack, stages={
         "tcn": partial(TemporalConvNet, kernel_sizes=(3,), branch_channels=16, num_layers=1, dropout=0.0, activation="relu"),
         "bigru": partial(BiGRU, hidden_size=16, num_layers=2),
     })
     frontend = SmallFrontend(stem_channels=8, stages=((16, 2), (24, 2)))
-    return Seq2SeqNet(frontend, backend, VOCAB, DECODERS[decoder] if decoder else None, ctc=ctc,
+    return Seq2SeqNet(frontend, backend, vocab, DECODERS[decoder] if decoder else None, ctc=ctc,
                       blank_id=blank_id, bos_id=bos_id, eos_id=eos_id)
 
 
@@ -88,6 +88,56 @@ def test_beam_of_one_is_greedy(name):
     assert any(len(g) < 8 for g in greedy), "some hypotheses should end with <eos>"
     wide = beam_search(decoder, memory, lengths, BOS_ID, EOS_ID, max_length=8, beam_size=4)
     assert len(wide) == 4
+
+
+def test_length_bonus_trades_score_for_length():
+    """A bonus per token (ESPnet's LengthBonus, <eos> included) lengthens the best hypotheses."""
+    torch.manual_seed(1)
+    decoder = DECODERS["transformer"](input_dim=12, vocab_size=VOCAB).eval()
+    with torch.no_grad():
+        decoder.output.bias[EOS_ID] += 0.5
+    memory, lengths = torch.randn(4, 9, 12), torch.tensor([9, 7, 5, 2])
+    search = partial(beam_search, decoder, memory, lengths, BOS_ID, EOS_ID, 8, beam_size=3)
+    plain, some, large = search(), search(length_bonus=0.5), search(length_bonus=5.0)
+    totals = [sum(len(h) for h in hyps) for hyps in (plain, some, large)]
+    assert totals[0] < totals[1] < totals[2], totals
+    assert all(len(h) == 8 for h in large), "a large bonus runs every hypothesis to max_length"
+
+
+def test_ctc_scores_only_the_decoders_pre_beam():
+    """Joint search (ESPnet's pre-beam): a token outside the decoder's best int(1.5 * beam) is never emitted, however
+    likely CTC finds it; with CTC alone it is."""
+    torch.manual_seed(2)
+    favourite = 5
+    decoder = DECODERS["transformer"](input_dim=12, vocab_size=VOCAB).eval()
+    with torch.no_grad():
+        decoder.output.bias[favourite] -= 30.0  # the decoder's last choice
+    memory, lengths = torch.randn(2, 9, 12), torch.tensor([9, 6])
+    ctc = torch.full((2, 9, VOCAB), -20.0)
+    ctc[:, :, favourite], ctc[:, 1::2, BLANK_ID] = 0.0, 0.0  # CTC's certain reading: favourite, blank, favourite ...
+    ctc = ctc.log_softmax(-1)
+    joint = beam_search(decoder, memory, lengths, BOS_ID, EOS_ID, 6, beam_size=2, ctc_log_probs=ctc, ctc_weight=0.9)
+    assert joint and not any(favourite in h for h in joint)
+    alone = beam_search(None, memory, lengths, BOS_ID, EOS_ID, 6, beam_size=2, ctc_log_probs=ctc, ctc_weight=1.0)
+    assert all(h and set(h) == {favourite} for h in alone)
+
+
+@pytest.mark.parametrize("name", DECODERS)
+def test_beam_search_when_start_and_end_share_an_id(name):
+    """Auto-AVSR's units: <sos> = <eos> = the last id. The search must still end hypotheses with it."""
+    torch.manual_seed(1)
+    end = VOCAB - 1
+    decoder = DECODERS[name](input_dim=12, vocab_size=VOCAB).eval()
+    last = decoder.output[-1] if isinstance(decoder.output, torch.nn.Sequential) else decoder.output
+    with torch.no_grad():
+        last.bias[end] += 1.0
+    memory, lengths = torch.randn(4, 9, 12), torch.tensor([9, 7, 5, 2])
+    ctc = torch.randn(4, 9, VOCAB).log_softmax(-1)
+    greedy = greedy_decode(decoder, memory, lengths, end, end, max_length=8)
+    assert greedy == beam_search(decoder, memory, lengths, end, end, max_length=8, beam_size=1)
+    assert any(len(g) < 8 for g in greedy) and not any(end in g for g in greedy)
+    joint = beam_search(decoder, memory, lengths, end, end, 8, beam_size=3, ctc_log_probs=ctc, ctc_weight=0.3, blank=0)
+    assert any(len(h) < 8 for h in joint) and not any({0, end} & set(h) for h in joint)
 
 
 def _brute_force_prefix(probs: torch.Tensor, prefix: tuple[int, ...], blank: int) -> tuple[float, float]:

@@ -4,9 +4,9 @@ import pytest
 import torch
 from torchmetrics.text import CharErrorRate
 
-from lipreading.data.tokenizer import BOS_ID, EOS_ID, PAD_ID, CharTokenizer
+from lipreading.data.tokenizer import BOS_ID, EOS_ID, PAD_ID, CharTokenizer, SentencePieceUnits
 from lipreading.run.sentences import sentence_predictions
-from lipreading.tasks.seq2seq import Seq2SeqTask, decoder_io
+from lipreading.tasks.seq2seq import IGNORE_INDEX, Seq2SeqTask, decoder_io
 from tests.models.test_seq2seq_net import tiny_net
 
 
@@ -25,24 +25,45 @@ def test_cer_on_a_hand_computed_example():
 
 def test_decoder_inputs_and_targets():
     tokens = torch.tensor([[5, 6, 7], [8, PAD_ID, PAD_ID]])
-    decoder_input, target = decoder_io(tokens, torch.tensor([3, 1]), CharTokenizer(list("ab")))
-    assert decoder_input.tolist() == [[BOS_ID, 5, 6, 7], [BOS_ID, 8, PAD_ID, PAD_ID]]
-    assert target.tolist() == [[5, 6, 7, EOS_ID], [8, EOS_ID, PAD_ID, PAD_ID]]
+    decoder_input, target = decoder_io(tokens, torch.tensor([3, 1]), BOS_ID, EOS_ID)
+    assert decoder_input.tolist() == [[BOS_ID, 5, 6, 7], [BOS_ID, 8, EOS_ID, EOS_ID]]
+    assert target.tolist() == [[5, 6, 7, EOS_ID], [8, EOS_ID, IGNORE_INDEX, IGNORE_INDEX]]
 
 
-def _task(**kwargs) -> Seq2SeqTask:
-    tokenizer = CharTokenizer(list("我们他上课"))  # 9 tokens, as tiny_net predicts
-    return Seq2SeqTask(tiny_net("attention_lstm"), tokenizer, optimizer=partial(torch.optim.AdamW, lr=3e-3), **kwargs)
+def test_decoder_io_with_one_start_and_end_id_and_any_padding():
+    """Auto-AVSR's units: <sos> = <eos> = the last id; what the batch was padded with never matters."""
+    tokens = torch.tensor([[5, 6], [7, 0]])
+    decoder_input, target = decoder_io(tokens, torch.tensor([2, 1]), 9, 9)
+    assert decoder_input.tolist() == [[9, 5, 6], [9, 7, 9]]
+    assert target.tolist() == [[5, 6, 9], [7, 9, IGNORE_INDEX]]
+    again = decoder_io(torch.tensor([[5, 6], [7, 3]]), torch.tensor([2, 1]), 9, 9)
+    assert torch.equal(again[0], decoder_input) and torch.equal(again[1], target)
 
 
-def test_a_tiny_hybrid_model_overfits_one_batch():
+def _task(tokenizer=None, **kwargs) -> Seq2SeqTask:
+    tokenizer = tokenizer or CharTokenizer(list("我们他上课"))  # 9 tokens
+    net = tiny_net("attention_lstm", vocab=len(tokenizer), blank_id=tokenizer.blank_id, bos_id=tokenizer.bos_id,
+                   eos_id=tokenizer.eos_id)
+    return Seq2SeqTask(net, tokenizer, optimizer=partial(torch.optim.AdamW, lr=3e-3), **kwargs)
+
+
+UNITS = {  # characters (<bos> 1, <eos> 2), and SentencePiece pieces in Auto-AVSR's layout (<sos> = <eos> = last)
+    "char": (lambda: CharTokenizer(list("我们他上课")), ["我们上课", "他上课", "我们"]),
+    "sentencepiece": (lambda: SentencePieceUnits.build(["WE READ", "THEY READ", "WE SANG", "THEY"] * 4, vocab_size=20),
+                      ["WE READ", "THEY READ", "WE"]),
+}
+
+
+@pytest.mark.parametrize("kind", UNITS)
+def test_a_tiny_hybrid_model_overfits_one_batch(kind):
     torch.manual_seed(0)
-    task = _task(ctc_weight=0.5, label_smoothing=0.0, teacher_forcing={"initial": 0.8, "final": 0.8})
-    texts = ["我们上课", "他上课", "我们"]
+    make_units, texts = UNITS[kind]
+    task = _task(make_units(), ctc_weight=0.5, label_smoothing=0.0, teacher_forcing={"initial": 0.8, "final": 0.8})
     tokens = [task.tokenizer.encode(t) for t in texts]
+    width = max(map(len, tokens))
     batch = {
         "video": torch.randn(3, 1, 12, 44, 44), "lengths": torch.tensor([12, 10, 8]),
-        "tokens": torch.tensor([t + [PAD_ID] * (4 - len(t)) for t in tokens]),
+        "tokens": torch.tensor([t + [task.tokenizer.pad_id] * (width - len(t)) for t in tokens]),
         "token_lengths": torch.tensor([len(t) for t in tokens]), "text": texts, "skipped": 0,
     }
     optimizer = torch.optim.AdamW(task.parameters(), lr=3e-3)

@@ -1,4 +1,4 @@
-"""Lightning datamodules for sentence-level lipreading (Chinese-LiPS layout, synthetic Mandarin)."""
+"""Lightning datamodules for sentence-level lipreading (the preprocessed sentence layout, synthetic sentences)."""
 
 from __future__ import annotations
 
@@ -23,21 +23,23 @@ from lipreading.data.sentences import (
     keep_utterances,
     read_manifest,
 )
-from lipreading.data.synthetic.mandarin import generate_sentence_dataset
-from lipreading.data.tokenizer import CharTokenizer
+from lipreading.data.synthetic.sentences import generate_sentence_dataset
+from lipreading.data.tokenizer import CharTokenizer, Units
 
 log = logging.getLogger(__name__)
 
 VideoTransform = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+UnitsFactory = Callable[[list[str]], Units]
 SPLITS = ("train", "val", "test")
 
 
 class SentenceDataModule(ClipDataModule):
     """Sentence clips in the preprocessed Chinese-LiPS layout (``ROOT/{split}.csv`` + clips).
 
-    The character tokenizer is built from the training transcripts (``min_char_count``,
-    ``punctuation``) unless one is assigned (``datamodule.tokenizer = ...``, as eval.py does
-    with the checkpoint's). Batches group clips of similar length; training leaves out clips
+    ``units`` are the sentence units, or a function that builds them from the training
+    transcripts (``data/units=char``: :meth:`CharTokenizer.build`; ``data/units=sentencepiece``:
+    a SentencePiece model trained on them; ``data/units=sentencepiece_file``: a ``.model`` file);
+    eval.py assigns the checkpoint's (``datamodule.tokenizer = ...``). Batches group clips of similar length; training leaves out clips
     longer than ``max_frames``. Transforms run on the device after transfer, as for words.
     With ``modality`` ``audio`` or ``av`` items also carry each clip's audio and speaker, for the
     mixtures of speech separation (``data=chinese_lips_separation``); the sentence models read video
@@ -53,8 +55,7 @@ class SentenceDataModule(ClipDataModule):
         eval_batch_size: int | None = None,
         num_workers: int = 0,
         max_frames: int | None = None,
-        punctuation: str = "remove",
-        min_char_count: int = 1,
+        units: Units | UnitsFactory = CharTokenizer.build,
         preload: bool = False,
         setup_hint: str = "",
         modality: str = "video",
@@ -69,10 +70,10 @@ class SentenceDataModule(ClipDataModule):
         self.eval_batch_size = eval_batch_size or batch_size
         self.num_workers = num_workers
         self.max_frames = max_frames
-        self.punctuation, self.min_char_count = punctuation, min_char_count
+        self.units = units
         self.preload = preload
         self.setup_hint = setup_hint
-        self._tokenizer: CharTokenizer | None = None
+        self._tokenizer: Units | None = None
         self._manifests: dict[str, list[Utterance]] = {}
         self.datasets: dict[str, SentenceClipDataset] = {}
 
@@ -94,17 +95,20 @@ class SentenceDataModule(ClipDataModule):
         return read_manifest(self.root, split, self.setup_hint)
 
     @property
-    def tokenizer(self) -> CharTokenizer:
-        """The character tokenizer (built from the training transcripts on first use)."""
+    def tokenizer(self) -> Units:
+        """The sentence units (built from the training transcripts on first use when ``units`` is a factory)."""
         if self._tokenizer is None:
+            if not callable(self.units):
+                self._tokenizer = self.units
+                return self._tokenizer
             self.prepare_data()
             texts = [u.text for u in self.utterances("train")]
-            self._tokenizer = CharTokenizer.build(texts, self.punctuation, self.min_char_count)
-            log.info("tokenizer: %d characters from %d training transcripts", len(self._tokenizer) - 4, len(texts))
+            self._tokenizer = self.units(texts)
+            log.info("units: %r from %d training transcripts", self._tokenizer, len(texts))
         return self._tokenizer
 
     @tokenizer.setter
-    def tokenizer(self, tokenizer: CharTokenizer) -> None:
+    def tokenizer(self, tokenizer: Units) -> None:
         self._tokenizer = tokenizer
         self.datasets.clear()
 
@@ -164,7 +168,8 @@ class SentenceDataModule(ClipDataModule):
             lines.append(
                 f"  {split:5s}: {len(utterances):7d} clips  {frames.sum() / fps / 3600:7.2f} h  "
                 f"frames min/mean/max {frames.min()}/{frames.mean():.1f}/{frames.max()}  "
-                f"characters/clip {np.mean([len(self.tokenizer.normalise(u.text)) for u in utterances]):.1f}"
+                f"characters/clip {np.mean([len(self.tokenizer.normalise(u.text)) for u in utterances]):.1f}  "
+                f"units/clip {np.mean([len(self.tokenizer.encode(u.text)) for u in utterances]):.1f}"
             )
         if durations:
             everything = np.concatenate(list(durations.values()))
@@ -173,7 +178,7 @@ class SentenceDataModule(ClipDataModule):
             lines.append("duration histogram (all splits):")
             for count, low, high in zip(counts, edges[:-1], edges[1:]):
                 lines.append(f"  {low:5.1f}-{high:5.1f} s {count:7d} {'#' * int(round(50 * count / max(counts.max(), 1)))}")
-        lines.append(f"vocabulary: {len(self.tokenizer)} tokens ({len(self.tokenizer) - 4} characters + 4 special)")
+        lines.append(f"vocabulary: {len(self.tokenizer)} tokens ({self.tokenizer!r})")
         for split in ("val", "test"):
             if split in self._manifests:
                 texts = [self.tokenizer.normalise(u.text) for u in self._manifests[split]]
@@ -188,7 +193,7 @@ class SentenceDataModule(ClipDataModule):
 
 
 class SyntheticSentenceDataModule(SentenceDataModule):
-    """The embedded synthetic Mandarin sentences, rendered on first use into ``root`` (cached)."""
+    """The embedded synthetic sentences (``language`` mandarin or english), rendered on first use into ``root`` (cached)."""
 
     def __init__(
         self,
@@ -196,6 +201,7 @@ class SyntheticSentenceDataModule(SentenceDataModule):
         train_transform: VideoTransform,
         eval_transform: VideoTransform,
         clips: Mapping[str, int],
+        language: str = "mandarin",
         grammar: str = "medium",
         frame_size: int = 48,
         fps: float = 25.0,
@@ -204,7 +210,8 @@ class SyntheticSentenceDataModule(SentenceDataModule):
         **kwargs: Any,
     ) -> None:
         super().__init__(root, train_transform, eval_transform, **kwargs)
-        self.generation = {"clips": dict(clips), "grammar": grammar, "frame_size": frame_size, "fps": fps, "seed": seed}
+        self.generation = {"clips": dict(clips), "language": language, "grammar": grammar, "frame_size": frame_size,
+                           "fps": fps, "seed": seed}
         self.generation_workers = generation_workers
 
     def prepare_data(self) -> None:

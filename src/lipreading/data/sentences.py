@@ -27,7 +27,7 @@ from tqdm import tqdm
 from lipreading.data.audio import AUDIO_FIELDS, AudioError, check_mismatch_policy, clip_audio
 from lipreading.data.clip import TRAINING_FIELDS, Clip, SkippedClips, grayscale_video, load_clip
 from lipreading.data.loaders import EpochShuffleSampler
-from lipreading.data.tokenizer import CharTokenizer
+from lipreading.data.tokenizer import Units
 from lipreading.utils.errors import UserError
 
 log = logging.getLogger(__name__)
@@ -97,7 +97,7 @@ def read_manifest(root: str | Path, split: str, setup_hint: str = "") -> Manifes
 
 
 def keep_utterances(
-    utterances: Sequence[Utterance], tokenizer: CharTokenizer, max_frames: int | None, allow_oov: bool
+    utterances: Sequence[Utterance], tokenizer: Units, max_frames: int | None, allow_oov: bool
 ) -> tuple[list[Utterance], Counter]:
     """The utterances fit for a split, and the count of each reason for leaving one out.
 
@@ -132,7 +132,7 @@ class SentenceClipDataset(Dataset):
     def __init__(
         self,
         utterances: Sequence[Utterance],
-        tokenizer: CharTokenizer,
+        tokenizer: Units,
         preload: bool = False,
         audio: bool = False,
         audio_mismatch: str = "trim",

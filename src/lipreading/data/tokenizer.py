@@ -1,32 +1,40 @@
-"""Sentence units (tokenizers): the character tokenizer for Chinese characters or letters, one interface for all.
+"""Sentence units: characters (:class:`CharTokenizer`) or SentencePiece pieces (:class:`SentencePieceUnits`), one interface.
 
 Every kind of units exposes ``len()``, the special ids ``blank_id``, ``pad_id``, ``bos_id``, ``eos_id``,
 ``unk_id`` (the models, decoders, CTC and search take them from here, never from constants of their
-own), ``encode`` / ``decode`` and ``to_dict()``; :func:`units_from_dict` rebuilds any of them from
-its dict (its ``type``). The character tokenizer is built from the training transcripts and saved as
+own), ``normalise``, ``encode`` / ``decode``, ``oov_characters`` and ``to_dict()``; :func:`units_from_dict`
+rebuilds any of them from its dict (its ``type``). Units are built from the training transcripts (or, for
+SentencePiece, loaded from a ``.model`` file such as Auto-AVSR's ``unigram5000.model``) and saved as
 ``tokenizer.json`` next to the checkpoints and in their record, so evaluation and inference need no data.
-Its ids 0-3 are the special tokens ``<pad> <bos> <eos> <unk>``; id 0 doubles as the CTC blank
+
+Characters: ids 0-3 are the special tokens ``<pad> <bos> <eos> <unk>``; id 0 doubles as the CTC blank
 (a padded target position is never a CTC label, so the two roles never meet).
+SentencePiece: Auto-AVSR's layout, ``0 <blank>, 1 <unk>, pieces..., last <eos>`` with
+``<sos> = <eos>`` and padding = blank.
 """
 
 from __future__ import annotations
 
+import base64
 import json
+import logging
 import os
 import re
 import unicodedata
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import Any, Callable, Protocol
+from typing import Any, Protocol
 
 from lipreading.utils.errors import UserError
 from lipreading.utils.io import atomic_write_json
 
+log = logging.getLogger(__name__)
+
 PAD, BOS, EOS, UNK = "<pad>", "<bos>", "<eos>", "<unk>"
 SPECIAL_TOKENS = (PAD, BOS, EOS, UNK)
 PAD_ID, BOS_ID, EOS_ID, UNK_ID = range(4)
-PUNCTUATION_MODES = ("remove", "keep")
+PUNCTUATION_MODES = ("remove", "keep", "keep_apostrophes")
 UNK_CHAR = "\ufffd"  # how <unk> reads in decoded text: one character, so it costs one edit
 
 
@@ -57,16 +65,24 @@ def is_punctuation(char: str) -> bool:
 
 # A space next to a CJK character separates nothing (Chinese is written without spaces).
 _SPACE_BESIDE_CJK = re.compile(r"(?<=[\u3400-\u9fff\uf900-\ufaff]) | (?=[\u3400-\u9fff\uf900-\ufaff])")
+_LONE_APOSTROPHE = re.compile(r"(?<!\w)'(?!\w)")
 
 
 def normalise_text(text: str, punctuation: str = "remove") -> str:
     """NFKC (full-width forms -> ASCII: ，-> ,), punctuation -> space if asked, spaces collapsed,
-    spaces beside Chinese characters dropped (English words keep theirs, for WER)."""
+    spaces beside Chinese characters dropped (English words keep theirs, for WER).
+
+    ``keep_apostrophes`` removes punctuation but the apostrophes of English words (WE'RE, DON'T;
+    ’ counts as '), as LRS2/LRS3 transcripts and Auto-AVSR's units have them.
+    """
     if punctuation not in PUNCTUATION_MODES:
         raise ValueError(f"punctuation={punctuation!r}: valid values are {PUNCTUATION_MODES}")
     text = unicodedata.normalize("NFKC", text)
     if punctuation == "remove":
         text = "".join(" " if is_punctuation(c) else c for c in text)
+    elif punctuation == "keep_apostrophes":
+        text = "".join(" " if is_punctuation(c) and c != "'" else c for c in text.replace("\u2019", "'"))
+        text = _LONE_APOSTROPHE.sub(" ", text)
     return _SPACE_BESIDE_CJK.sub("", " ".join(text.split()))
 
 
@@ -147,7 +163,198 @@ class CharTokenizer:
         return f"CharTokenizer({len(self)} tokens, punctuation={self.punctuation!r})"
 
 
-UNIT_TYPES: dict[str, Callable[[dict[str, Any], str], Units]] = {"char": CharTokenizer.from_dict}
+SENTENCEPIECE_BLANK, SENTENCEPIECE_UNK, SENTENCEPIECE_EOS = "<blank>", "<unk>", "<eos>"
+WORD_BOUNDARY = "\u2581"  # SentencePiece's "▁", a space before a word
+
+
+def _processor(model: bytes, source: str):
+    import sentencepiece  # only sentence runs with SentencePiece units need the package
+
+    try:
+        return sentencepiece.SentencePieceProcessor(model_proto=model)
+    except (RuntimeError, OSError) as e:
+        raise TokenizerError(f"{source}: not a SentencePiece model ({e})") from e
+
+
+def read_units_file(path: str | os.PathLike) -> list[str]:
+    """The pieces of an Auto-AVSR units list (``unigram5000_units.txt``: ``PIECE ID`` per line, ids 1, 2, ...)."""
+    path = Path(path)
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except OSError as e:
+        raise TokenizerError(f"{path}: cannot read the units list ({e})") from e
+    pieces = []
+    for number, line in enumerate(lines, start=1):
+        fields = line.split()
+        if len(fields) != 2 or fields[1] != str(number):
+            raise TokenizerError(f"{path}:{number}: expected 'PIECE {number}' (Auto-AVSR's units list), got {line!r}")
+        pieces.append(fields[0])
+    if not pieces or pieces[0] != SENTENCEPIECE_UNK:
+        raise TokenizerError(f"{path}: the first unit must be '{SENTENCEPIECE_UNK} 1' (Auto-AVSR's layout)")
+    return pieces
+
+
+class SentencePieceUnits:
+    """SentencePiece pieces <-> ids in Auto-AVSR's layout: 0 ``<blank>``, 1 ``<unk>``, the pieces, last ``<eos>``.
+
+    Paper: T. Kudo, J. Richardson, "SentencePiece: a simple and language independent subword
+    tokenizer", EMNLP 2018 (the unigram model: T. Kudo, ACL 2018). Layout: Auto-AVSR's
+    ``TextTransform`` (``datamodule/transforms.py`` of github.com/mpc001/auto_avsr), whose ids come
+    from a units list (``unigram5000_units.txt``) rather than the model's own piece ids; ``pieces``
+    is that list (``<unk>`` first). Without one, the model's pieces (neither control nor unknown)
+    in byte order, which is how Auto-AVSR's ``spm/train.sh`` writes the list when every piece occurs.
+    ``<sos>`` = ``<eos>`` = ``len(self) - 1``; padding = blank = 0. Text is normalised as the
+    units were trained: ``punctuation`` (see :func:`normalise_text`) and upper case (Auto-AVSR's
+    English model is upper case) when ``uppercase``.
+    """
+
+    def __init__(
+        self, model: bytes, pieces: Sequence[str] | None = None, punctuation: str = "keep_apostrophes",
+        uppercase: bool = True, source: str = "SentencePiece model",
+    ) -> None:
+        normalise_text("", punctuation)  # validates the mode
+        self.model, self.punctuation, self.uppercase = bytes(model), punctuation, uppercase
+        self.processor = _processor(self.model, source)
+        if pieces is None:
+            p = self.processor
+            own = (p.id_to_piece(i) for i in range(p.get_piece_size()) if not (p.is_control(i) or p.is_unknown(i)))
+            pieces = [SENTENCEPIECE_UNK, *sorted(own, key=lambda piece: piece.encode("utf-8"))]
+        if not pieces or pieces[0] != SENTENCEPIECE_UNK or len(set(pieces)) != len(pieces):
+            raise TokenizerError(f"{source}: the units must be distinct pieces starting with {SENTENCEPIECE_UNK!r}")
+        self.tokens: list[str] = [SENTENCEPIECE_BLANK, *pieces, SENTENCEPIECE_EOS]
+        self._ids = {piece: i for i, piece in enumerate(self.tokens)}
+
+    @classmethod
+    def build(
+        cls, texts: Iterable[str], vocab_size: int = 256, model_type: str = "unigram",
+        punctuation: str = "keep_apostrophes", uppercase: bool = True,
+    ) -> SentencePieceUnits:
+        """Train a SentencePiece model of about ``vocab_size`` pieces on the normalised ``texts``.
+
+        ``vocab_size`` is an upper bound (a small corpus may support fewer pieces); training is
+        single-threaded, so one set of transcripts always gives the same units.
+        """
+        import io
+
+        import sentencepiece
+
+        normalised = [t for t in (cls._normalise(text, punctuation, uppercase) for text in texts) if t]
+        if not normalised:
+            raise TokenizerError("no transcript left to train SentencePiece units on (all empty after normalisation)")
+        model = io.BytesIO()
+        try:
+            sentencepiece.SentencePieceTrainer.train(
+                sentence_iterator=iter(normalised), model_writer=model, vocab_size=vocab_size, model_type=model_type,
+                character_coverage=1.0, hard_vocab_limit=False, num_threads=1, minloglevel=2,
+            )
+        except RuntimeError as e:  # e.g. fewer pieces allowed than the transcripts have characters
+            reason = str(e).split("] ")[-1]
+            raise TokenizerError(
+                f"SentencePiece training on {len(normalised)} transcripts failed with vocab_size={vocab_size}, "
+                f"model_type={model_type!r}: {reason}"
+            ) from e
+        return cls(model.getvalue(), punctuation=punctuation, uppercase=uppercase)
+
+    @classmethod
+    def from_files(
+        cls, model: str | os.PathLike, units_file: str | os.PathLike | None = None,
+        punctuation: str = "keep_apostrophes", uppercase: bool = True,
+    ) -> SentencePieceUnits:
+        """A ``.model`` file, with Auto-AVSR's units list when given (the id layout of its checkpoints and label lists)."""
+        path = Path(model)
+        try:
+            proto = path.read_bytes()
+        except OSError as e:
+            raise TokenizerError(f"{path}: cannot read the SentencePiece model ({e})") from e
+        pieces = read_units_file(units_file) if units_file is not None else None
+        return cls(proto, pieces, punctuation, uppercase, source=str(path))
+
+    def __len__(self) -> int:
+        return len(self.tokens)
+
+    blank_id = pad_id = 0
+    unk_id = 1
+
+    @property
+    def eos_id(self) -> int:
+        return len(self.tokens) - 1
+
+    bos_id = eos_id  # Auto-AVSR's sos = eos = odim - 1
+
+    @staticmethod
+    def _normalise(text: str, punctuation: str, uppercase: bool) -> str:
+        text = normalise_text(text, punctuation)
+        return text.upper() if uppercase else text
+
+    def normalise(self, text: str) -> str:
+        return self._normalise(text, self.punctuation, self.uppercase)
+
+    def pieces(self, text: str) -> list[str]:
+        """The pieces of the normalised ``text`` (an unknown stretch is one piece outside the units)."""
+        return self.processor.encode(self.normalise(text), out_type=str)
+
+    def encode(self, text: str) -> list[int]:
+        """Ids of the normalised ``text`` (no ``<eos>``); a piece outside the units is ``<unk>``."""
+        return [self._ids.get(piece, self.unk_id) for piece in self.pieces(text)]
+
+    def decode(self, ids: Iterable[int]) -> str:
+        """Text of ``ids``, stopping at ``<eos>``; blanks skipped, ``<unk>`` reads as U+FFFD (Auto-AVSR's join)."""
+        pieces = []
+        for i in ids:
+            i = int(i)
+            if i == self.eos_id:
+                break
+            if 0 < i < self.eos_id:
+                pieces.append(UNK_CHAR if i == self.unk_id else self.tokens[i])
+        return " ".join("".join(pieces).replace(WORD_BOUNDARY, " ").split())
+
+    def oov_characters(self, text: str) -> list[str]:
+        """The characters of the normalised ``text`` that only ``<unk>`` can stand for."""
+        return [c for piece in self.pieces(text) if piece not in self._ids for c in piece.replace(WORD_BOUNDARY, "")]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "type": "sentencepiece", "punctuation": self.punctuation, "uppercase": self.uppercase,
+            "pieces": self.tokens[1:-1], "model": base64.b64encode(self.model).decode("ascii"),
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], source: str = "tokenizer") -> SentencePieceUnits:
+        try:
+            model = base64.b64decode(data["model"], validate=True)
+            pieces = list(data["pieces"])
+        except (KeyError, TypeError, ValueError) as e:
+            raise TokenizerError(f"{source}: not SentencePiece units (expected base64 'model' and 'pieces')") from e
+        return cls(model, pieces, data.get("punctuation", "keep_apostrophes"), data.get("uppercase", True), source)
+
+    def save(self, path: str | os.PathLike) -> None:
+        atomic_write_json(path, self.to_dict())
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, SentencePieceUnits) and self.to_dict() == other.to_dict()
+
+    def __repr__(self) -> str:
+        return f"SentencePieceUnits({len(self)} tokens, punctuation={self.punctuation!r}, uppercase={self.uppercase})"
+
+
+def pretrained_sentencepiece(
+    texts: Iterable[str] = (), *, model: str | os.PathLike, units_file: str | os.PathLike | None = None,
+    punctuation: str = "keep_apostrophes", uppercase: bool = True,
+) -> SentencePieceUnits:
+    """The units of a trained ``.model`` file (``data/units=sentencepiece_file``), read when a
+    datamodule first needs them; logs how many of the training ``texts`` hold characters it cannot encode."""
+    units = SentencePieceUnits.from_files(model, units_file, punctuation, uppercase)
+    texts = list(texts)
+    unknown = sum(bool(units.oov_characters(t)) for t in texts)
+    if unknown:
+        log.warning("%s: %d of %d training transcripts hold characters the units cannot encode (read as <unk>)",
+                    model, unknown, len(texts))
+    return units
+
+
+UNIT_TYPES: dict[str, Callable[[dict[str, Any], str], Units]] = {
+    "char": CharTokenizer.from_dict, "sentencepiece": SentencePieceUnits.from_dict,
+}
 """``to_dict()["type"]`` -> the function that rebuilds those units from their dict."""
 
 
@@ -157,3 +364,13 @@ def units_from_dict(data: dict[str, Any], source: str = "units") -> Units:
     if kind not in UNIT_TYPES:
         raise TokenizerError(f"{source}: units of type {kind!r} are unknown; known types: {', '.join(UNIT_TYPES)}")
     return UNIT_TYPES[kind](data, source)
+
+
+def load_units(path: str | os.PathLike) -> Units:
+    """Units saved as JSON (``tokenizer.json``) by either kind's ``save``."""
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as e:
+        raise TokenizerError(f"{path}: unreadable tokenizer file ({e}); delete it to rebuild it") from e
+    return units_from_dict(data, str(path))

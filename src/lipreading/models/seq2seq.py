@@ -75,6 +75,7 @@ class Seq2SeqNet(nn.Module):
         method: str = "greedy",
         beam_size: int = 5,
         length_penalty: float = 0.0,
+        length_bonus: float = 0.0,
         ctc_weight: float = 0.3,
         max_length: int = 100,
     ) -> list[list[int]]:
@@ -93,5 +94,5 @@ class Seq2SeqNet(nn.Module):
             weight = 1.0 if self.decoder is None else weight
             ctc = self.ctc_log_probs(memory) if weight > 0 else None
             return beam_search(self.decoder, memory, lengths, self.bos_id, self.eos_id, max_length, beam_size,
-                               length_penalty, ctc, weight, self.blank_id)
+                               length_penalty, ctc, weight, self.blank_id, length_bonus)
         raise ValueError(f"unknown decoding method {method!r}; valid: greedy, ctc_greedy, beam")

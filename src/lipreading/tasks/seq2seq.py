@@ -11,20 +11,30 @@ from torch import nn
 from torchmetrics.text import CharErrorRate, WordErrorRate
 
 from lipreading.data.tokenizer import Units
+from lipreading.models.masks import length_mask
 from lipreading.tasks.guards import NonFiniteGuard
 from lipreading.tasks.optim import OptimizerFactory, SchedulerFactory, configure_optimizers
 
 DECODING_METHODS = ("greedy", "ctc_greedy", "beam")
+IGNORE_INDEX = -100
+"""Target of the positions after a sentence's ``<eos>`` (cross-entropy's default ``ignore_index``)."""
 
 
-def decoder_io(tokens: torch.Tensor, token_lengths: torch.Tensor, units: Units) -> tuple[torch.Tensor, torch.Tensor]:
-    """(B, L) padded tokens -> decoder input ``<bos> y1..yL`` and target ``y1..yL <eos>``, (B, L+1) each."""
-    batch = tokens.shape[0]
-    bos = torch.full((batch, 1), units.bos_id, dtype=tokens.dtype, device=tokens.device)
-    pad = torch.full((batch, 1), units.pad_id, dtype=tokens.dtype, device=tokens.device)
-    decoder_input = torch.cat([bos, tokens], dim=1)
-    target = torch.cat([tokens, pad], dim=1)
-    target[torch.arange(batch, device=tokens.device), token_lengths] = units.eos_id
+def decoder_io(
+    tokens: torch.Tensor, token_lengths: torch.Tensor, bos_id: int, eos_id: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(B, L) padded tokens -> decoder input ``<bos> y1..yL`` and target ``y1..yL <eos>``, (B, L+1) each.
+
+    After a sentence the input holds ``<eos>`` (as Auto-AVSR's ``add_sos_eos``; a causal decoder
+    never lets those positions reach the sentence's own) and the target :data:`IGNORE_INDEX`,
+    whatever id the batch was padded with.
+    """
+    batch, steps = tokens.shape[0], tokens.shape[1] + 1
+    valid = length_mask(token_lengths, tokens.shape[1])  # (B, L)
+    bos = torch.full((batch, 1), bos_id, dtype=tokens.dtype, device=tokens.device)
+    decoder_input = torch.cat([bos, tokens.masked_fill(~valid, eos_id)], dim=1)
+    target = torch.cat([tokens, tokens.new_zeros(batch, 1)], dim=1).masked_fill(~length_mask(token_lengths, steps), IGNORE_INDEX)
+    target[torch.arange(batch, device=tokens.device), token_lengths] = eos_id
     return decoder_input, target
 
 
@@ -38,7 +48,8 @@ class Seq2SeqTask(pl.LightningModule):
     ``decay_end``), otherwise its own previous prediction from a first, gradient-free pass
     (parallel scheduled sampling, Duckworth et al., 2019, which works for the LSTM and the
     Transformer decoder alike). Metrics ``{stage}/cer`` and ``{stage}/wer`` (space-separated words)
-    from the ``decoding`` settings.
+    from the ``decoding`` settings. The CTC blank, ``<bos>`` and ``<eos>`` are the units'
+    (``tokenizer``: characters or SentencePiece pieces).
     """
 
     def __init__(
@@ -69,7 +80,7 @@ class Seq2SeqTask(pl.LightningModule):
             1.0 if net.decoder is None else 0.0)
         self.label_smoothing = label_smoothing
         self.teacher_forcing = {"initial": 1.0, "final": 1.0, "decay_start": 0.0, "decay_end": 1.0, **(teacher_forcing or {})}
-        self.decoding = {"method": "greedy", "beam_size": 5, "length_penalty": 0.0, "ctc_weight": 0.3,
+        self.decoding = {"method": "greedy", "beam_size": 5, "length_penalty": 0.0, "length_bonus": 0.0, "ctc_weight": 0.3,
                          "max_length": 100, **(decoding or {})}
         if self.decoding["method"] not in DECODING_METHODS:
             raise ValueError(f"unknown decoding method {self.decoding['method']!r}; valid: {DECODING_METHODS}")
@@ -91,25 +102,26 @@ class Seq2SeqTask(pl.LightningModule):
     def _losses(self, batch: dict[str, Any], ratio: float) -> dict[str, torch.Tensor]:
         video, lengths = batch["video"], batch["lengths"]
         tokens, token_lengths = batch["tokens"], batch["token_lengths"]
-        decoder_input, target = decoder_io(tokens, token_lengths, self.tokenizer)
+        units = self.tokenizer
+        decoder_input, target = decoder_io(tokens, token_lengths, units.bos_id, units.eos_id)
         if self.net.decoder is not None and ratio < 1.0:
             with torch.no_grad():
                 guess = self.net(video, lengths, decoder_input)["decoder_logits"].argmax(-1)  # (B, L+1)
             swap = torch.rand(decoder_input.shape, device=video.device) >= ratio
             swap[:, 0] = False  # <bos> always
-            swap &= decoder_input != self.tokenizer.pad_id
+            swap &= length_mask(token_lengths + 1, decoder_input.shape[1])  # the sentence's own inputs only
             decoder_input = torch.where(swap, torch.cat([decoder_input[:, :1], guess[:, :-1]], dim=1), decoder_input)
         out = self.net(video, lengths, decoder_input if self.net.decoder is not None else None)
         losses = {}
         if "ctc_log_probs" in out and self.ctc_weight > 0:
             losses["ctc_loss"] = F.ctc_loss(
                 out["ctc_log_probs"].transpose(0, 1), tokens, lengths, token_lengths,
-                blank=self.tokenizer.blank_id, zero_infinity=True,
+                blank=units.blank_id, zero_infinity=True,
             )
         if "decoder_logits" in out and self.ctc_weight < 1:
             logits = out["decoder_logits"].float()
             losses["att_loss"] = F.cross_entropy(
-                logits.flatten(0, 1), target.flatten(), ignore_index=self.tokenizer.pad_id, label_smoothing=self.label_smoothing
+                logits.flatten(0, 1), target.flatten(), ignore_index=IGNORE_INDEX, label_smoothing=self.label_smoothing
             )
         losses["loss"] = self.ctc_weight * losses.get("ctc_loss", 0.0) + (1 - self.ctc_weight) * losses.get("att_loss", 0.0)
         return losses

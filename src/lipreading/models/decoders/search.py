@@ -2,10 +2,16 @@
 
 Joint CTC/attention beam search follows Watanabe et al., "Hybrid CTC/Attention Architecture for
 End-to-End Speech Recognition", IEEE JSTSP 2017 (Algorithm 2: CTC prefix scoring): a hypothesis
-scores ``(1 - ctc_weight) * log p_att + ctc_weight * log p_ctc(prefix)``. Hypotheses end as in
-fairseq's search: an ``<eos>`` among the best ``beam_size`` candidates of a step finishes that
-hypothesis, the best ``beam_size`` others continue, and a sentence is done once it holds
-``beam_size`` finished ones. With ``beam_size=1`` this is exactly greedy decoding.
+scores ``(1 - ctc_weight) * log p_att + ctc_weight * log p_ctc(prefix) + length_bonus * tokens``; as in
+ESPnet's ``BeamSearch`` (the search of Auto-AVSR, github.com/mpc001/auto_avsr ``espnet/nets/beam_search.py``),
+only the ``int(1.5 * beam_size)`` best tokens of the attention decoder (and ``<eos>``) are scored by CTC at a
+step when both are used (its pre-beam), and every emitted token, ``<eos>`` included, earns the
+``length_bonus`` (its ``LengthBonus`` scorer). Hypotheses end as in that search too: of the best
+``beam_size`` extensions of a step, those ending with ``<eos>`` are finished and the others continue
+(the beam refills from the next step's best extensions); at ``max_length`` tokens the live ones
+finish as they are; a sentence is done when none is live, or when for three lengths in a row its
+best finished hypothesis of that length trails its best one by more than 10 (ESPnet's
+``end_detect``, Watanabe et al. 2017, eq. 50). With ``beam_size=1`` this is exactly greedy decoding.
 Decoders provide ``init_state(memory, lengths)`` and ``step(tokens, state) -> (logits, state)``,
 with every state tensor batch-first so hypotheses can be reordered.
 """
@@ -19,6 +25,8 @@ import torch
 from lipreading.models.masks import padding_mask
 
 State = dict[str, torch.Tensor]
+PRE_BEAM_RATIO = 1.5
+"""CTC scores the decoder's best ``int(PRE_BEAM_RATIO * beam_size)`` tokens of each step (ESPnet's ``pre_beam_ratio``)."""
 
 
 class StepDecoder(Protocol):
@@ -104,6 +112,20 @@ class CTCPrefixScorer:
         return scores, new
 
 
+END_DETECT_LENGTHS, END_DETECT_MARGIN = 3, -10.0
+
+
+def ended_long_ago(best_ended_at: dict[int, float], step: int) -> bool:
+    """ESPnet's ``end_detect`` (Watanabe et al. 2017, eq. 50) after ``step``: for each of the last three lengths
+    its hypotheses ended at (steps ``step - 2 - m``, ``m`` < 3: ESPnet counts a hypothesis' length with its
+    ``<sos>`` and ``<eos>``), the best that ended then trails the best of all by more than 10."""
+    if not best_ended_at:
+        return False
+    best = max(best_ended_at.values())
+    trailing = [best_ended_at.get(step - 2 - m, float("inf")) - best < END_DETECT_MARGIN for m in range(END_DETECT_LENGTHS)]
+    return all(trailing)
+
+
 @torch.no_grad()
 def beam_search(
     decoder: StepDecoder | None,
@@ -117,12 +139,14 @@ def beam_search(
     ctc_log_probs: torch.Tensor | None = None,
     ctc_weight: float = 0.0,
     blank: int = 0,
+    length_bonus: float = 0.0,
 ) -> list[list[int]]:
     """Best hypothesis per utterance (token ids without ``<bos>``/``<eos>``).
 
     Finished hypotheses are ranked by ``score / length ** length_penalty`` (0: raw
     log-probability, 1: per token). ``ctc_weight`` > 0 needs ``ctc_log_probs`` (B, T, V);
-    ``decoder=None`` with ``ctc_weight=1`` is CTC prefix beam search.
+    ``decoder=None`` with ``ctc_weight=1`` is CTC prefix beam search. ``bos`` may equal ``eos``
+    (Auto-AVSR's units): predicting that id then ends a hypothesis.
     """
     if not 0.0 <= ctc_weight <= 1.0:
         raise ValueError(f"ctc_weight={ctc_weight}: use a value in [0, 1]")
@@ -141,50 +165,57 @@ def beam_search(
     dead[:, 0] = False  # one live hypothesis to begin with
     dead = dead.flatten()
     tokens = torch.full((n, 1), bos, dtype=torch.long, device=device)
+    never = [blank] + ([bos] if bos != eos else [])  # tokens no hypothesis continues with
     finished: list[list[tuple[float, list[int]]]] = [[] for _ in range(batch)]
+    best_ended_at: list[dict[int, float]] = [{} for _ in range(batch)]  # step -> best score of those ended then
     done = [False] * batch
-    for step in range(max_length + 1):  # up to max_length tokens, then a step that only ends hypotheses
+    utterance = torch.arange(batch, device=device)[:, None] * k
+    for step in range(max_length):
         if decoder is not None:
             logits, state = decoder.step(tokens[:, -1], state)
-            log_p = logits.float().log_softmax(-1)
-            log_p[:, [blank, bos]] = float("-inf")
+            step_log_p = logits.float().log_softmax(-1)
+            log_p = step_log_p.clone()
+            log_p[:, never] = float("-inf")
             att = att_scores[:, None] + log_p  # (N, V)
         if scorer is not None:
             ctc, ctc_extended = scorer.extend(*ctc_state)
-            ctc[:, bos] = float("-inf")
+            ctc[:, never] = float("-inf")
         if ctc_weight == 0.0:
             total = att
         elif ctc_weight == 1.0:
             total = ctc
         else:
-            total = (1.0 - ctc_weight) * att + ctc_weight * ctc
-        if step == max_length:
-            keep = torch.full_like(total, float("-inf"))
-            keep[:, eos] = total[:, eos]
-            total = keep
+            # Pre-beam (ESPnet's): CTC scores only the decoder's best PRE_BEAM_RATIO * K tokens, and <eos>.
+            candidates = step_log_p.topk(min(int(PRE_BEAM_RATIO * k), vocab), dim=-1).indices  # (N, P), blank included
+            pre_beam = torch.zeros_like(log_p, dtype=torch.bool).scatter_(1, candidates, True)
+            pre_beam[:, eos] = True
+            total = ((1.0 - ctc_weight) * att + ctc_weight * ctc).masked_fill(~pre_beam, float("-inf"))
+        if length_bonus:
+            total = total + length_bonus * (step + 1)  # every token so far and the new one, <eos> included
         total = total.masked_fill(dead[:, None], float("-inf")).view(batch, k * vocab)
-        values, indices = total.topk(2 * k, dim=1)  # (B, 2K)
-        is_eos = indices % vocab == eos
-        for b, rank in (is_eos[:, :k] & torch.isfinite(values[:, :k])).nonzero().tolist():
+        values, indices = total.topk(k, dim=1)  # (B, K): the best extensions of each utterance's live hypotheses
+        source = (indices // vocab + utterance).flatten()  # (N,)
+        token = (indices % vocab).flatten()
+        ends = (token == eos) | (step == max_length - 1)  # at max_length the live ones finish as they are
+        for hyp in (ends & torch.isfinite(values.flatten())).nonzero().flatten().tolist():
+            b = hyp // k
             if not done[b]:
-                hyp = int(indices[b, rank]) // vocab + b * k
-                length = tokens.shape[1]  # tokens after <bos>, plus <eos>
-                finished[b].append((float(values[b, rank]) / length**length_penalty, tokens[hyp, 1:].tolist()))
-        # Continue with the best K candidates that are not <eos>.
-        order = (is_eos.float() * (2 * k) + torch.arange(2 * k, device=device)).argsort(dim=1)[:, :k]
-        chosen = indices.gather(1, order)  # (B, K)
-        chosen_values = values.gather(1, order)
-        source = (chosen // vocab + torch.arange(batch, device=device)[:, None] * k).flatten()  # (N,)
-        token = (chosen % vocab).flatten()
-        dead = ~torch.isfinite(chosen_values.flatten())
+                score = float(values.flatten()[hyp])
+                kept = tokens[source[hyp], 1:].tolist() + ([] if int(token[hyp]) == eos else [int(token[hyp])])
+                finished[b].append((score / (len(kept) + 1) ** length_penalty, kept))
+                best_ended_at[b][step] = max(best_ended_at[b].get(step, float("-inf")), score)
+        dead = ends | ~torch.isfinite(values.flatten())
         if decoder is not None:
             att_scores = att[source, token]
             state = {key: value.index_select(0, source) for key, value in state.items()}
         if scorer is not None:
             ctc_state = (ctc_extended[source, :, token], token)
         tokens = torch.cat([tokens.index_select(0, source), token[:, None]], dim=1)
+        live = (~dead).view(batch, k).any(dim=1).tolist()
         for b in range(batch):
-            done[b] = done[b] or len(finished[b]) >= k
+            done[b] = done[b] or not live[b] or ended_long_ago(best_ended_at[b], step)
+            if done[b]:
+                dead[b * k:(b + 1) * k] = True
         if all(done):
             break
     best = []

@@ -2,7 +2,13 @@
 lipreaders of Afouras et al. ("Deep Audio-Visual Speech Recognition", TPAMI 2018, TM-seq2seq) and
 Ma et al. ("Visual speech recognition for multiple languages in the wild", 2022).
 
-Pre-norm layers (``norm_first``), learned token embeddings plus sinusoidal positions.
+Pre-norm layers (``norm_first``), learned token embeddings scaled by ``sqrt(d_model)`` plus
+sinusoidal positions, a final LayerNorm and the output layer: the layout of ESPnet's
+``TransformerDecoder`` as Auto-AVSR uses it (``espnet/nets/pytorch_backend/decoder/
+transformer_decoder.py`` of github.com/mpc001/auto_avsr, ``normalize_before=True``), whose
+``self_attn.linear_q/k/v`` are the rows of our ``self_attn.in_proj_weight``. Auto-AVSR's decoder
+reads the encoder's frames as they are (``memory_projection=false``) and uses ESPnet's LayerNorm
+epsilon (``layer_norm_eps=1e-12``).
 Incremental decoding re-runs the prefix at every step (no key/value cache): sentences here are
 short, and it keeps the module a plain ``nn.TransformerDecoder``.
 """
@@ -40,14 +46,19 @@ class TransformerDecoder(nn.Module):
         num_layers: int = 3,
         ffn_dim: int = 1024,
         dropout: float = 0.1,
+        memory_projection: bool = True,
+        layer_norm_eps: float = 1e-5,
     ) -> None:
         super().__init__()
+        if not memory_projection and input_dim != d_model:
+            raise ValueError(f"memory_projection=false needs the encoder's width {input_dim} to equal d_model={d_model}")
         self.vocab_size = vocab_size
         self.d_model = d_model
         self.embed = nn.Embedding(vocab_size, d_model)
-        self.memory_proj = nn.Linear(input_dim, d_model)
-        layer = nn.TransformerDecoderLayer(d_model, num_heads, ffn_dim, dropout, batch_first=True, norm_first=True)
-        self.layers = nn.TransformerDecoder(layer, num_layers, norm=nn.LayerNorm(d_model))
+        self.memory_proj = nn.Linear(input_dim, d_model) if memory_projection else nn.Identity()
+        layer = nn.TransformerDecoderLayer(d_model, num_heads, ffn_dim, dropout, layer_norm_eps=layer_norm_eps,
+                                           batch_first=True, norm_first=True)
+        self.layers = nn.TransformerDecoder(layer, num_layers, norm=nn.LayerNorm(d_model, eps=layer_norm_eps))
         self.dropout = nn.Dropout(dropout)
         self.output = nn.Linear(d_model, vocab_size)
 
