@@ -9,6 +9,7 @@ from typing import Any
 
 import hydra
 import pytorch_lightning as pl
+import torch
 from omegaconf import DictConfig, OmegaConf
 
 from lipreading.callbacks.exact_resume import ExactResume
@@ -45,7 +46,10 @@ def check_resumable(ckpt_path: str) -> None:
 
 def train(cfg: DictConfig) -> dict[str, float]:
     """Train (and test) as ``cfg`` says; return the final metrics, also saved as metrics.json."""
+    started_at = time.monotonic()  # the start of trainer.time_budget
     validate_training_config(cfg)
+    if cfg.get("threads"):
+        torch.set_num_threads(cfg.threads)
     pl.seed_everything(cfg.seed, workers=True)
     output_dir = Path(cfg.paths.output_dir)
     config = stored_config(OmegaConf.to_container(cfg, resolve=True))
@@ -63,13 +67,14 @@ def train(cfg: DictConfig) -> dict[str, float]:
     task = build_task(cfg, units)
     if ckpt_path is None:
         initialise(task.net, OmegaConf.to_container(cfg.get("init_from") or OmegaConf.create({}), resolve=True))
-    trainer = build_trainer(cfg, [metadata, ExactResume()])
+    trainer = build_trainer(cfg, [metadata, ExactResume()], started_at=started_at)
     log.info("model: %s parameters", f"{sum(p.numel() for p in task.parameters()):,}")
 
     start = time.perf_counter()
     trainer.fit(task, datamodule=datamodule, ckpt_path=ckpt_path)
     metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
     metrics["train_seconds"] = time.perf_counter() - start
+    metrics["train_steps"] = trainer.global_step
 
     if cfg.get("test"):
         best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""

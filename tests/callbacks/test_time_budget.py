@@ -1,0 +1,145 @@
+"""trainer.time_budget: the number of steps derived once, the schedule fitted to it, kept across a resume."""
+
+from functools import partial
+
+import pytest
+import pytorch_lightning as pl
+import torch
+from hydra import compose, initialize_config_dir
+from pytorch_lightning.callbacks import Callback, ModelCheckpoint
+from torch.utils.data import DataLoader, TensorDataset
+
+from lipreading.callbacks.time_budget import TimeBudget, budgeted_steps
+from lipreading.run.build import build_trainer
+from lipreading.tasks.optim import configure_optimizers
+from lipreading.utils.schedules import warmup_cosine
+from tests.test_configs import CONF
+
+
+def test_budgeted_steps_counts_validations_and_the_test():
+    # 100 s, 1 s/step, 30 steps/epoch, 5 s per validation, 10 s test: two whole epochs (35 s each),
+    # then 20 s: 15 steps and the last validation.
+    assert budgeted_steps(100, 1.0, 30, 5.0, 10.0) == 75
+    # Counted from step 10 (already taken): the rest of epoch 0 is 20 steps.
+    # 90 s: 20 steps + validation (25 s), an epoch (35 s), then (30 - 5) s: 25 steps.
+    assert budgeted_steps(100, 1.0, 30, 5.0, 10.0, steps_done=10) == 85
+    # Twice the seconds per step: one epoch (65 s), then (25 - 5) / 2 = 10 steps.
+    assert budgeted_steps(100, 2.0, 30, 5.0, 10.0) == 40
+    # Nothing left: at least one more step than taken.
+    assert budgeted_steps(-5, 1.0, 30, 5.0, 10.0, steps_done=12) == 13
+
+
+def _compose(*overrides):
+    with initialize_config_dir(str(CONF), version_base="1.3"):
+        return compose("train", overrides=["paths.output_dir=/tmp/unused", *overrides])
+
+
+def _budgets(trainer):
+    return [c for c in trainer.callbacks if isinstance(c, TimeBudget)]
+
+
+@pytest.mark.parametrize("overrides, minutes", [([], 10), (["trainer.time_budget=2.5"], 2.5),
+                                                (["trainer=default"], None), (["trainer.time_budget=null"], None)])
+def test_time_budget_comes_from_the_trainer_config(overrides, minutes):
+    cfg = _compose("logger=none", "callbacks=none", *overrides)
+    trainer = build_trainer(cfg)
+    budgets = _budgets(trainer)
+    assert [b.minutes for b in budgets] == ([] if minutes is None else [minutes])
+
+
+class _Regression(pl.LightningModule):
+    """One linear layer on fixed data; AdamW + warm-up cosine through the tasks' own factory."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.net = torch.nn.Linear(4, 1)
+
+    def training_step(self, batch, batch_idx):
+        x, y = batch
+        return torch.nn.functional.mse_loss(self.net(x), y)
+
+    def validation_step(self, batch, batch_idx):
+        x, y = batch
+        self.log("val/loss", torch.nn.functional.mse_loss(self.net(x), y))
+
+    def configure_optimizers(self):
+        return configure_optimizers(self, partial(torch.optim.AdamW, lr=0.1),
+                                    partial(warmup_cosine, warmup_epochs=1.0))
+
+
+class _Tick:
+    """A clock that advances ``step`` seconds at every reading: the measurement is deterministic."""
+
+    def __init__(self, step: float) -> None:
+        self.now, self.step = 0.0, step
+
+    def __call__(self) -> float:
+        self.now += self.step
+        return self.now
+
+
+class _LearningRates(Callback):
+    def __init__(self) -> None:
+        self.rates = {}
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
+        self.rates[trainer.global_step] = trainer.optimizers[0].param_groups[0]["lr"]
+
+
+class _Crash(Exception):
+    pass
+
+
+class _CrashAtStep(Callback):
+    def __init__(self, step: int) -> None:
+        self.step = step
+
+    def on_train_batch_end(self, trainer, pl_module, *args):
+        if trainer.global_step >= self.step:
+            raise _Crash
+
+
+def _fit(tmp_path, budget, ckpt_path=None, extra=()):
+    data = TensorDataset(torch.randn(40, 4), torch.randn(40, 1))
+    loader = DataLoader(data, batch_size=4)  # 10 steps per epoch
+    rates = _LearningRates()
+    callbacks = [budget, rates, ModelCheckpoint(dirpath=tmp_path, save_top_k=0, save_last=True,
+                                                every_n_train_steps=5), *extra]
+    trainer = pl.Trainer(max_epochs=20, logger=False, enable_progress_bar=False, callbacks=callbacks,
+                         default_root_dir=tmp_path, num_sanity_val_steps=2, limit_val_batches=2)
+    trainer.fit(_Regression(), loader, loader, ckpt_path=ckpt_path)
+    return trainer, rates.rates
+
+
+def _budget(tick: float) -> TimeBudget:
+    return TimeBudget(0.1, skip_steps=2, measure_steps=3, reserve_seconds=0.0, clock=_Tick(tick))
+
+
+def test_fixed_step_count_sets_the_schedule_and_survives_a_resume(tmp_path):
+    budget = _budget(0.25)
+    trainer, rates = _fit(tmp_path / "full", budget)
+    total = budget.total_steps
+    assert 30 < total < 200, "the budget, not max_epochs, ends the run"
+    assert trainer.global_step == total
+    factor = trainer.lr_scheduler_configs[0].scheduler.lr_lambdas[0]
+    assert factor.total_steps == total and factor.warmup_steps == 10
+    assert rates[total - 1] < 0.01 * rates[10], "the cosine reaches its end at the budgeted step"
+    stored = torch.load(tmp_path / "full" / "last.ckpt", weights_only=False)
+    assert stored["callbacks"]["TimeBudget"]["total_steps"] == total
+
+    # Crashed after the count was fixed (last checkpoint at step 25), resumed with a clock ten times
+    # slower: the resumed run keeps the count, and with it every learning rate.
+    with pytest.raises(_Crash):
+        _fit(tmp_path / "cut", _budget(0.25), extra=[_CrashAtStep(26)])
+    checkpoint = torch.load(tmp_path / "cut" / "last.ckpt", weights_only=False)
+    assert checkpoint["global_step"] == 25 and checkpoint["callbacks"]["TimeBudget"]["total_steps"] == total
+    slower = _budget(2.5)
+    resumed, resumed_rates = _fit(tmp_path / "cut", slower, ckpt_path=tmp_path / "cut" / "last.ckpt")
+    assert slower.total_steps == total and resumed.global_step == total
+    assert resumed.lr_scheduler_configs[0].scheduler.lr_lambdas[0].total_steps == total
+    for step in range(25, total):
+        assert resumed_rates[step] == pytest.approx(rates[step], rel=1e-12), step
+    # Without the stored count the slower clock gives another one: the test above can fail.
+    fresh = _budget(2.5)
+    _fit(tmp_path / "fresh", fresh)
+    assert fresh.total_steps != total
