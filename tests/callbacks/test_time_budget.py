@@ -67,15 +67,21 @@ class _Regression(pl.LightningModule):
                                     partial(warmup_cosine, warmup_epochs=1.0))
 
 
-class _Tick:
-    """A clock that advances ``step`` seconds at every reading: the measurement is deterministic."""
+class _StepClock(Callback):
+    """A clock that advances ``step`` seconds per training batch (a tenth of it per validation batch):
+    the measurement is deterministic."""
 
     def __init__(self, step: float) -> None:
         self.now, self.step = 0.0, step
 
     def __call__(self) -> float:
-        self.now += self.step
         return self.now
+
+    def on_train_batch_end(self, *args):
+        self.now += self.step
+
+    def on_validation_batch_end(self, *args):
+        self.now += self.step / 10
 
 
 class _LearningRates(Callback):
@@ -99,11 +105,12 @@ class _CrashAtStep(Callback):
             raise _Crash
 
 
-def _fit(tmp_path, budget, ckpt_path=None, extra=()):
+def _fit(tmp_path, budget_and_clock, ckpt_path=None, extra=()):
+    budget, clock = budget_and_clock
     data = TensorDataset(torch.randn(40, 4), torch.randn(40, 1))
     loader = DataLoader(data, batch_size=4)  # 10 steps per epoch
     rates = _LearningRates()
-    callbacks = [budget, rates, ModelCheckpoint(dirpath=tmp_path, save_top_k=0, save_last=True,
+    callbacks = [clock, budget, rates, ModelCheckpoint(dirpath=tmp_path, save_top_k=0, save_last=True,
                                                 every_n_train_steps=5), *extra]
     trainer = pl.Trainer(max_epochs=20, logger=False, enable_progress_bar=False, callbacks=callbacks,
                          default_root_dir=tmp_path, num_sanity_val_steps=2, limit_val_batches=2)
@@ -111,13 +118,15 @@ def _fit(tmp_path, budget, ckpt_path=None, extra=()):
     return trainer, rates.rates
 
 
-def _budget(tick: float) -> TimeBudget:
-    return TimeBudget(0.1, skip_steps=2, measure_steps=3, reserve_seconds=0.0, clock=_Tick(tick))
+def _budget(step_seconds: float) -> tuple[TimeBudget, _StepClock]:
+    clock = _StepClock(step_seconds)
+    return TimeBudget(0.1, skip_steps=2, measure_steps=3, reserve_seconds=0.0, clock=clock), clock
 
 
 def test_fixed_step_count_sets_the_schedule_and_survives_a_resume(tmp_path):
-    budget = _budget(0.25)
+    budget = _budget(0.1)
     trainer, rates = _fit(tmp_path / "full", budget)
+    budget = budget[0]
     total = budget.total_steps
     assert 30 < total < 200, "the budget, not max_epochs, ends the run"
     assert trainer.global_step == total
@@ -127,19 +136,43 @@ def test_fixed_step_count_sets_the_schedule_and_survives_a_resume(tmp_path):
     stored = torch.load(tmp_path / "full" / "last.ckpt", weights_only=False)
     assert stored["callbacks"]["TimeBudget"]["total_steps"] == total
 
-    # Crashed after the count was fixed (last checkpoint at step 25), resumed with a clock ten times
+    # Crashed after the count was fixed (last checkpoint at step 25), resumed on a machine ten times
     # slower: the resumed run keeps the count, and with it every learning rate.
     with pytest.raises(_Crash):
-        _fit(tmp_path / "cut", _budget(0.25), extra=[_CrashAtStep(26)])
+        _fit(tmp_path / "cut", _budget(0.1), extra=[_CrashAtStep(26)])
     checkpoint = torch.load(tmp_path / "cut" / "last.ckpt", weights_only=False)
     assert checkpoint["global_step"] == 25 and checkpoint["callbacks"]["TimeBudget"]["total_steps"] == total
-    slower = _budget(2.5)
+    slower = _budget(1.0)
     resumed, resumed_rates = _fit(tmp_path / "cut", slower, ckpt_path=tmp_path / "cut" / "last.ckpt")
+    slower = slower[0]
     assert slower.total_steps == total and resumed.global_step == total
     assert resumed.lr_scheduler_configs[0].scheduler.lr_lambdas[0].total_steps == total
     for step in range(25, total):
         assert resumed_rates[step] == pytest.approx(rates[step], rel=1e-12), step
     # Without the stored count the slower clock gives another one: the test above can fail.
-    fresh = _budget(2.5)
+    fresh = _budget(1.0)
     _fit(tmp_path / "fresh", fresh)
-    assert fresh.total_steps != total
+    assert fresh[0].total_steps < total
+
+
+def test_a_machine_that_slows_down_after_the_measurement_still_keeps_the_budget(tmp_path):
+    budget, clock = _budget(0.1)
+
+    class _Slowdown(Callback):
+        def on_train_batch_end(self, trainer, *args):
+            if trainer.global_step == 10:
+                clock.step = 0.5  # five times slower than measured
+
+    trainer, _ = _fit(tmp_path, (budget, clock), extra=[_Slowdown()])
+    assert 10 < trainer.global_step < budget.total_steps
+    assert clock.now <= 0.1 * 60 + clock.step, "training ended by the budget's deadline"
+
+
+def test_a_budget_shorter_than_the_warm_up_shortens_the_warm_up(tmp_path):
+    # 3 s at 0.2 s per step: under 20 steps fit, and the warm-up (10 steps) would take more than half.
+    budget, clock = _budget(0.2)
+    budget.minutes = 0.05
+    trainer, rates = _fit(tmp_path, (budget, clock))
+    factor = trainer.lr_scheduler_configs[0].scheduler.lr_lambdas[0]
+    assert budget.total_steps < 20 and factor.warmup_steps == max(6, budget.total_steps // 5)
+    assert rates[budget.total_steps - 1] < 0.2 * max(rates.values()), "the cosine still ends the run"

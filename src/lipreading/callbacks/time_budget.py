@@ -8,8 +8,10 @@ schedule's ``total_steps``, so the learning-rate schedule (warm-up + cosine over
 function of it; it is stored in the checkpoints, so a resumed run keeps the same schedule and stops at
 the same step. A slower machine gets fewer steps (a little accuracy), not more minutes.
 
-NOTE: the count is fixed once and not revised: the schedule stays a function of the step alone (exact
-resume), at the price that a machine that becomes busier after the warm-up overruns the budget a little.
+NOTE: the count is fixed once and not revised, so the schedule stays a function of the step alone (exact
+resume). A machine that becomes much busier after the warm-up would overrun: as a backstop the run that
+fixed the count stops early (with a warning) when only the time of its last validation and the test is
+left; a resumed run follows the stored count to its end.
 """
 
 from __future__ import annotations
@@ -73,7 +75,7 @@ class TimeBudget(Callback):
         minutes: float,
         started_at: float | None = None,
         skip_steps: int = 5,
-        measure_steps: int = 20,
+        measure_steps: int = 30,
         reserve_seconds: float = 10.0,
         test: bool = True,
         clock: Callable[[], float] = time.monotonic,
@@ -94,6 +96,7 @@ class TimeBudget(Callback):
         self._sanity_batches = 0
         self._measure_started: float | None = None
         self._measure_from_step = 0
+        self._deadline: float | None = None  # clock reading by which training must end (backstop)
 
     # -- what the checkpoints keep
     def state_dict(self) -> dict[str, Any]:
@@ -132,6 +135,10 @@ class TimeBudget(Callback):
         if self.total_steps is not None:
             if trainer.global_step >= self.total_steps:
                 trainer.should_stop = True  # stops here, after one last validation
+            elif self._deadline is not None and self.clock() > self._deadline:
+                log.warning("time budget: the steps are slower than measured; stopping at step %d of %d to keep "
+                            "the budget", trainer.global_step, self.total_steps)
+                trainer.should_stop = True
             return
         if self._measure_started is None:
             if trainer.global_step >= self.skip_steps:
@@ -155,6 +162,8 @@ class TimeBudget(Callback):
         budgeted = budgeted_steps(seconds_left, step_seconds, steps_per_epoch, val_batches * batch_seconds,
                                   test_batches * batch_seconds, trainer.global_step)
         self.total_steps = min(budgeted, cap)
+        self._deadline = (self.started_at + self.minutes * 60 - self.reserve_seconds
+                          - (val_batches + test_batches) * batch_seconds)
         self.derivation = {
             "budget_seconds": self.minutes * 60, "seconds_left": round(seconds_left, 1),
             "step_seconds": round(step_seconds, 4), "eval_batch_seconds": round(batch_seconds, 4),
@@ -176,6 +185,11 @@ class TimeBudget(Callback):
         factor = _schedule_factor(trainer)
         if factor is not None and hasattr(factor, "total_steps"):
             factor.total_steps = self.total_steps
+            warmup = getattr(factor, "warmup_steps", 0)
+            if warmup > self.total_steps // 2:  # so few steps fit that the warm-up would take them all
+                factor.warmup_steps = max(trainer.global_step + 1, self.total_steps // 5)
+                log.warning("time budget: %d steps fit, the warm-up is shortened from %d to %d steps",
+                            self.total_steps, warmup, factor.warmup_steps)
         if trainer.global_step >= self.total_steps:
             trainer.should_stop = True
 
