@@ -1,5 +1,7 @@
 """trainer.time_budget: the number of steps derived once, the schedule fitted to it, kept across a resume."""
 
+import sys
+import time
 from functools import partial
 
 import pytest
@@ -12,6 +14,7 @@ from torch.utils.data import DataLoader, TensorDataset
 from lipreading.callbacks.time_budget import TimeBudget, budgeted_steps
 from lipreading.run.build import build_trainer
 from lipreading.tasks.optim import configure_optimizers
+from lipreading.utils.clock import process_started_at
 from lipreading.utils.schedules import warmup_cosine
 from tests.test_configs import CONF
 
@@ -176,3 +179,10 @@ def test_a_budget_shorter_than_the_warm_up_shortens_the_warm_up(tmp_path):
     factor = trainer.lr_scheduler_configs[0].scheduler.lr_lambdas[0]
     assert budget.total_steps < 20 and factor.warmup_steps == max(6, budget.total_steps // 5)
     assert rates[budget.total_steps - 1] < 0.2 * max(rates.values()), "the cosine still ends the run"
+
+
+def test_the_budget_of_the_whole_command_starts_with_the_process():
+    elapsed = time.monotonic() - process_started_at()
+    assert 0.0 <= elapsed < 24 * 3600
+    if sys.platform == "linux":  # /proc: this test process started well before this line
+        assert elapsed > 0.5

@@ -44,9 +44,12 @@ def check_resumable(ckpt_path: str) -> None:
                           f"run to resume; start from its weights with init_from.model={ckpt_path}")
 
 
-def train(cfg: DictConfig) -> dict[str, float]:
-    """Train (and test) as ``cfg`` says; return the final metrics, also saved as metrics.json."""
-    started_at = time.monotonic()  # the start of trainer.time_budget
+def train(cfg: DictConfig, started_at: float | None = None) -> dict[str, float]:
+    """Train (and test) as ``cfg`` says; return the final metrics, also saved as metrics.json.
+
+    ``started_at`` (a ``time.monotonic()`` reading, default now) is where ``trainer.time_budget`` starts.
+    """
+    started_at = time.monotonic() if started_at is None else started_at
     validate_training_config(cfg)
     if cfg.get("threads"):
         torch.set_num_threads(cfg.threads)
