@@ -1,5 +1,7 @@
 """trainer.time_budget: the number of steps derived once, the schedule fitted to it, kept across a resume."""
 
+import math
+import random
 import sys
 import time
 from functools import partial
@@ -30,6 +32,22 @@ def test_budgeted_steps_counts_validations_and_the_test():
     assert budgeted_steps(100, 2.0, 30, 5.0, 10.0) == 40
     # Nothing left: at least one more step than taken.
     assert budgeted_steps(-5, 1.0, 30, 5.0, 10.0, steps_done=12) == 13
+
+
+def test_budgeted_steps_is_the_most_that_fits():
+    def cost(steps, done, per_epoch, step_s, val_s, test_s):  # steps, one validation per epoch touched, test
+        validations = math.ceil(steps / per_epoch) - done // per_epoch
+        return (steps - done) * step_s + validations * val_s + test_s
+
+    rng = random.Random(0)
+    for _ in range(300):
+        per_epoch, step_s = rng.randint(1, 50), rng.uniform(0.01, 2.0)
+        val_s, test_s, done = rng.uniform(0, 20), rng.uniform(0, 30), rng.randint(0, 120)
+        left = rng.uniform(0, 2000)
+        steps = budgeted_steps(left, step_s, per_epoch, val_s, test_s, steps_done=done)
+        if steps > done + 1:
+            assert cost(steps, done, per_epoch, step_s, val_s, test_s) <= left + 1e-6
+        assert cost(steps + 1, done, per_epoch, step_s, val_s, test_s) > left - 1e-6
 
 
 def _compose(*overrides):

@@ -43,20 +43,17 @@ def budgeted_steps(
     the result counts from step 0 and is at least ``steps_done + 1``.
     """
     step_seconds = max(step_seconds, 1e-9)
-    steps, start_epoch = steps_done, steps_done // steps_per_epoch
-    # Each step costs its own time; each epoch boundary crossed costs a validation.
     available = seconds_left - test_seconds
-    for epoch in range(start_epoch, start_epoch + 1_000_000):
-        end_of_epoch = (epoch + 1) * steps_per_epoch
-        whole_epoch = (end_of_epoch - steps) * step_seconds + validation_seconds
-        if whole_epoch <= available:
-            available -= whole_epoch
-            steps = end_of_epoch
-            continue
-        # A part of this epoch, then the final validation.
-        partial = int((available - validation_seconds) / step_seconds)
-        steps += max(0, partial)
-        break
+    rest_of_epoch = steps_per_epoch - steps_done % steps_per_epoch
+    steps = steps_done
+    if available >= rest_of_epoch * step_seconds + validation_seconds:  # the current epoch, then whole ones
+        available -= rest_of_epoch * step_seconds + validation_seconds
+        epoch_seconds = steps_per_epoch * step_seconds + validation_seconds
+        whole_epochs = int(available // epoch_seconds)
+        available -= whole_epochs * epoch_seconds
+        steps += rest_of_epoch + whole_epochs * steps_per_epoch
+    # Then a part of an epoch, and its (the last) validation.
+    steps += max(0, int((available - validation_seconds) / step_seconds))
     return max(steps, steps_done + 1)
 
 
