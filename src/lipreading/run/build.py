@@ -12,11 +12,12 @@ from typing import Any
 import hydra
 import pytorch_lightning as pl
 from hydra.utils import get_class
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 from pytorch_lightning.callbacks import Callback
 from pytorch_lightning.loggers import Logger
 from torch import nn
 
+from lipreading.callbacks.time_budget import TimeBudget
 from lipreading.data.base import MODALITY_STREAMS
 from lipreading.data.tokenizer import Units
 from lipreading.data.transforms import EvalVideoTransform
@@ -195,10 +196,18 @@ def stored_config(config: dict[str, Any]) -> dict[str, Any]:
             "distilled_from": {k: v for k, v in task.items() if k in DISTILLATION_OPTIONS}}
 
 
-def build_trainer(cfg: DictConfig, extra_callbacks: list[Callback] = ()) -> pl.Trainer:
+def build_trainer(
+    cfg: DictConfig, extra_callbacks: list[Callback] = (), started_at: float | None = None
+) -> pl.Trainer:
+    """The Lightning Trainer of ``cfg.trainer``; ``trainer.time_budget`` (minutes since ``started_at``,
+    the run's start) adds the :class:`TimeBudget` that fixes the number of steps to fit it."""
     callbacks = instantiate_group(cfg.get("callbacks")) + list(extra_callbacks)
     loggers: list[Logger] = instantiate_group(cfg.get("logger"))
-    return hydra.utils.instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
+    trainer_cfg = OmegaConf.to_container(cfg.trainer, resolve=True)
+    budget = trainer_cfg.pop("time_budget", None)
+    if budget is not None:
+        callbacks.append(TimeBudget(budget, started_at=started_at, test=bool(cfg.get("test"))))
+    return hydra.utils.instantiate(trainer_cfg, callbacks=callbacks, logger=loggers or False)
 
 
 def restore_task(checkpoint: Checkpoint) -> tuple[pl.LightningModule, DictConfig]:

@@ -9,6 +9,7 @@ from typing import Any
 
 import hydra
 import pytorch_lightning as pl
+import torch
 from omegaconf import DictConfig, OmegaConf
 from pytorch_lightning.callbacks import ModelCheckpoint
 
@@ -45,17 +46,21 @@ def check_resumable(ckpt_path: str) -> None:
                           f"run to resume; start from its weights with init_from.model={ckpt_path}")
 
 
-def train(cfg: DictConfig) -> dict[str, float]:
+def train(cfg: DictConfig, started_at: float | None = None) -> dict[str, float]:
     """Train (and test) as ``cfg`` says; return the final metrics, also saved as metrics.json.
 
+    ``started_at`` (a ``time.monotonic()`` reading, default now) is where ``trainer.time_budget`` starts.
     One run at a time per run dir: a second one is refused while the first holds its lock.
     """
+    started_at = time.monotonic() if started_at is None else started_at
     validate_training_config(cfg)
     with RunDirLock(cfg.paths.output_dir):
-        return _train(cfg)
+        return _train(cfg, started_at)
 
 
-def _train(cfg: DictConfig) -> dict[str, float]:
+def _train(cfg: DictConfig, started_at: float) -> dict[str, float]:
+    if cfg.get("threads"):
+        torch.set_num_threads(cfg.threads)
     pl.seed_everything(cfg.seed, workers=True)
     output_dir = Path(cfg.paths.output_dir)
     config = stored_config(OmegaConf.to_container(cfg, resolve=True))
@@ -76,13 +81,14 @@ def _train(cfg: DictConfig) -> dict[str, float]:
         # The head's classes: a checkpoint of other words gets a new head (lipreading.run.build.load_network_weights).
         vocabulary = datamodule.vocabulary if init_from.get("model") and record["kind"] == "word" else None
         initialise(task.net, init_from, vocabulary)
-    trainer = build_trainer(cfg, [metadata, ExactResume()])
+    trainer = build_trainer(cfg, [metadata, ExactResume()], started_at=started_at)
     log.info("model: %s parameters", f"{sum(p.numel() for p in task.parameters()):,}")
 
     start = time.perf_counter()
     trainer.fit(task, datamodule=datamodule, ckpt_path=ckpt_path)
     metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
     metrics["train_seconds"] = time.perf_counter() - start
+    metrics["train_steps"] = trainer.global_step
 
     if cfg.get("test"):
         best = next((c.best_model_path for c in trainer.checkpoint_callbacks if isinstance(c, ModelCheckpoint)), "")
