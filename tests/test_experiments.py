@@ -8,6 +8,7 @@ born-again: its chain from generation 0); ``callbacks=ema`` and ``logger=wandb``
 
 from __future__ import annotations
 
+import csv
 import math
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from omegaconf import open_dict
 from lipreading.data.synthetic import default_vocabulary
 from lipreading.data.synthetic.espeak import espeak_available
 from lipreading.data.synthetic.mandarin import generate_sentence_dataset
+from lipreading.data.tokenizer import CharTokenizer
 from lipreading.run.checkpoint import read_checkpoint
 from lipreading.run.stages import is_staged, train_stages
 from lipreading.run.train import train
@@ -102,6 +104,14 @@ def _sentences(tmp_path, lrw, variant):
     assert 0.0 <= metrics["test/cer"] and (tmp_path / "run" / "wandb").is_dir()
 
 
+def _sentences_lm(tmp_path, lrw, variant):
+    metrics = _run(tmp_path, "synthetic_sentences_lm", "data.sentences.clips={train:8,val:4,test:4}", "data.batch_size=4")
+    lm = read_checkpoint(metrics["best_checkpoint"])
+    assert lm.kind == "language_model" and lm.input["modality"] == "text" and math.isfinite(metrics["test/ppl"])
+    with (tmp_path / "data" / "synthetic_sentences" / "medium_48px_seed0" / "train.csv").open(encoding="utf-8") as f:
+        assert lm.units() == CharTokenizer.build(row["text"] for row in csv.DictReader(f))  # the sentence model's units
+
+
 def _chinese_lips(tmp_path, lrw, variant):
     root = generate_sentence_dataset(tmp_path / "lips", {"train": 8, "val": 4, "test": 4}, progress=False)
     metrics = _run(tmp_path, "chinese_lips", f"data.root={root}", "data.batch_size=4", "data.eval_batch_size=4",
@@ -128,6 +138,7 @@ CASES = [
     ("distill_synthetic_small", "student alone, callbacks=ema", _distill_small),
     ("distill_synthetic_small", "distilled, cached teacher", _distill_small),
     ("synthetic_sentences", "logger=wandb offline", _sentences),
+    ("synthetic_sentences_lm", "the transcripts' units", _sentences_lm),
     ("chinese_lips", "on the processed layout", _chinese_lips),
     ("av_synthetic_words", "three stages and the SNR table", _av_words),
 ]

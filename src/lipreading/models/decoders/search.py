@@ -8,6 +8,12 @@ hypothesis, the best ``beam_size`` others continue, and a sentence is done once 
 ``beam_size`` finished ones. With ``beam_size=1`` this is exactly greedy decoding.
 Decoders provide ``init_state(memory, lengths)`` and ``step(tokens, state) -> (logits, state)``,
 with every state tensor batch-first so hypotheses can be reordered.
+
+Shallow fusion (Gulcehre et al., 2015; Kannan et al., "An analysis of incorporating an external
+language model into a sequence-to-sequence model", ICASSP 2018; ESPnet's ``BatchBeamSearch`` with an
+``lm`` scorer): a token language model (``init_state(n, device)`` and ``step``, e.g.
+:class:`~lipreading.models.language_model.LSTMLanguageModel`) adds ``lm_weight * log p_lm(prefix)``
+to every hypothesis' score, its ``<eos>`` probability included when a hypothesis ends.
 """
 
 from __future__ import annotations
@@ -23,6 +29,14 @@ State = dict[str, torch.Tensor]
 
 class StepDecoder(Protocol):
     def init_state(self, memory: torch.Tensor, memory_lengths: torch.Tensor) -> State: ...
+
+    def step(self, tokens: torch.Tensor, state: State) -> tuple[torch.Tensor, State]: ...
+
+
+class StepLanguageModel(Protocol):
+    vocab_size: int
+
+    def init_state(self, batch: int, device: torch.device) -> State: ...
 
     def step(self, tokens: torch.Tensor, state: State) -> tuple[torch.Tensor, State]: ...
 
@@ -117,12 +131,16 @@ def beam_search(
     ctc_log_probs: torch.Tensor | None = None,
     ctc_weight: float = 0.0,
     blank: int = 0,
+    lm: StepLanguageModel | None = None,
+    lm_weight: float = 0.0,
 ) -> list[list[int]]:
     """Best hypothesis per utterance (token ids without ``<bos>``/``<eos>``).
 
     Finished hypotheses are ranked by ``score / length ** length_penalty`` (0: raw
     log-probability, 1: per token). ``ctc_weight`` > 0 needs ``ctc_log_probs`` (B, T, V);
-    ``decoder=None`` with ``ctc_weight=1`` is CTC prefix beam search.
+    ``decoder=None`` with ``ctc_weight=1`` is CTC prefix beam search. With ``lm``, each
+    hypothesis' score gains ``lm_weight`` times its log-probability under that language model
+    (over the same units: same vocabulary size).
     """
     if not 0.0 <= ctc_weight <= 1.0:
         raise ValueError(f"ctc_weight={ctc_weight}: use a value in [0, 1]")
@@ -133,6 +151,11 @@ def beam_search(
     batch, device, k = memory.shape[0], memory.device, beam_size
     n = batch * k
     vocab = ctc_log_probs.shape[-1] if ctc_log_probs is not None else decoder.vocab_size
+    if lm is not None and lm.vocab_size != vocab:
+        raise ValueError(f"the language model predicts {lm.vocab_size} tokens but the model {vocab}: "
+                         "fusion needs an LM trained on the same units")
+    lm_state = lm.init_state(n, device) if lm is not None else None
+    lm_scores = torch.zeros(n, device=device)
     state = decoder.init_state(memory.repeat_interleave(k, 0), memory_lengths.repeat_interleave(k, 0)) if decoder else None
     scorer = CTCPrefixScorer(ctc_log_probs, memory_lengths, k, blank, eos) if ctc_weight > 0 else None
     ctc_state = scorer.initial_state() if scorer else None
@@ -158,6 +181,10 @@ def beam_search(
             total = ctc
         else:
             total = (1.0 - ctc_weight) * att + ctc_weight * ctc
+        if lm is not None:
+            lm_logits, lm_state = lm.step(tokens[:, -1], lm_state)
+            lm_total = lm_scores[:, None] + lm_logits.float().log_softmax(-1)  # (N, V)
+            total = total + lm_weight * lm_total
         if step == max_length:
             keep = torch.full_like(total, float("-inf"))
             keep[:, eos] = total[:, eos]
@@ -182,6 +209,9 @@ def beam_search(
             state = {key: value.index_select(0, source) for key, value in state.items()}
         if scorer is not None:
             ctc_state = (ctc_extended[source, :, token], token)
+        if lm is not None:
+            lm_scores = lm_total[source, token]
+            lm_state = {key: value.index_select(0, source) for key, value in lm_state.items()}
         tokens = torch.cat([tokens.index_select(0, source), token[:, None]], dim=1)
         for b in range(batch):
             done[b] = done[b] or len(finished[b]) >= k
