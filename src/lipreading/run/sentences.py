@@ -58,7 +58,8 @@ def fusion_settings(cfg: DictConfig, checkpoint: Checkpoint) -> dict[str, Any]:
     lm = OmegaConf.select(cfg, "decoding.lm", default=None) or {}
     if not lm.get("ckpt"):
         return {}
-    method = OmegaConf.select(cfg, "decoding.method", default=None) or checkpoint.config["task"]["decoding"]["method"]
+    method = OmegaConf.select(cfg, "decoding.method", default=None) or (
+        checkpoint.config["task"].get("decoding") or {}).get("method", "greedy")
     if method != "beam":
         raise ConfigError(f"decoding.lm.ckpt={lm.ckpt} is fused in the beam search; add decoding.method=beam "
                           f"(the decoding method is {method})")
