@@ -20,6 +20,7 @@ from lipreading.data.synthetic.espeak import espeak_available
 from lipreading.data.synthetic.mandarin import generate_sentence_dataset
 from lipreading.data.tokenizer import CharTokenizer
 from lipreading.run.checkpoint import read_checkpoint
+from lipreading.run.evaluate import evaluate
 from lipreading.run.stages import is_staged, train_stages
 from lipreading.run.train import train
 from tests.conftest import CONF, compose_config, write_word_dataset
@@ -110,6 +111,8 @@ def _sentences_lm(tmp_path, lrw, variant):
     assert lm.kind == "language_model" and lm.input["modality"] == "text" and math.isfinite(metrics["test/ppl"])
     with (tmp_path / "data" / "synthetic_sentences" / "medium_48px_seed0" / "train.csv").open(encoding="utf-8") as f:
         assert lm.units() == CharTokenizer.build(row["text"] for row in csv.DictReader(f))  # the sentence model's units
+    cfg = compose_config("eval", [f"ckpt={metrics['best_checkpoint']}"], tmp_path / "eval")  # eval.py: its perplexity
+    assert evaluate(cfg)["test/ppl"] == pytest.approx(metrics["test/ppl"], rel=1e-5)
 
 
 def _chinese_lips(tmp_path, lrw, variant):

@@ -1,11 +1,14 @@
 """Shallow fusion through eval/infer settings: decoding.lm.ckpt / decoding.lm.weight, and the checks on the LM."""
 
+import json
+
 import cv2
 import numpy as np
 import pytest
 
 from lipreading.data.synthetic.mandarin import grammar_by_name
 from lipreading.data.tokenizer import CharTokenizer
+from lipreading.run.evaluate import evaluate
 from lipreading.run.infer import infer
 from lipreading.utils.errors import CheckpointError, ConfigError
 from tests.conftest import compose_config
@@ -53,3 +56,15 @@ def test_an_lm_of_other_units_is_refused_naming_the_difference(checkpoints, tmp_
     with pytest.raises(CheckpointError, match=r"other_lm.ckpt was trained on other units than .*sentences.ckpt "
                                               r"\(\d+ against \d+ tokens, the first difference at id \d+: '龙' against"):
         _read(tmp_path, video, model, "decoding.method=beam", f"decoding.lm.ckpt={lm}")
+
+
+def test_eval_fuses_the_lm_and_records_it(checkpoints, tmp_path):
+    _, model, lm = checkpoints
+    cfg = compose_config("eval", [f"ckpt={model}", "decoding.method=beam", "decoding.beam_size=2", "decoding.max_length=4",
+                                  f"decoding.lm.ckpt={lm}", "decoding.lm.weight=0.3", "data.grammar=tiny",
+                                  "data.clips={train:2,val:2,test:3}", "data.generation_workers=1",
+                                  "+trainer.enable_progress_bar=false"], tmp_path)
+    metrics = evaluate(cfg)
+    assert metrics["test/num_samples"] == 3.0
+    recorded = json.loads((tmp_path / "run" / "metrics.json").read_text(encoding="utf-8"))["decoding"]
+    assert recorded["lm"] == str(lm) and recorded["lm_weight"] == 0.3 and recorded["method"] == "beam"
