@@ -10,8 +10,10 @@ import torch
 from lipreading.data.separation import SeparationDataModule
 from lipreading.data.tokenizer import CharTokenizer
 from lipreading.run.build import build_task, build_trainer, instantiate_group, is_distillation
+from lipreading.run.checkpoint import UNIT_KINDS
 from lipreading.utils.errors import ConfigError
 from lipreading.utils.errors import _user_error as first_user_error
+from lipreading.utils.validation import known_kind
 from tests.conftest import CONF
 from tests.helpers.teachers import write_teacher
 
@@ -46,6 +48,11 @@ def test_model_configs_build_and_run(compose_train, model):
         assert (task.net.blank_id, task.net.bos_id, task.net.eos_id) == (units.blank_id, units.bos_id, units.eos_id)
         if model.startswith("small"):
             assert len(task.transcribe(torch.randn(2, 1, 29, 44, 44), torch.tensor([29, 17]))) == 2
+        return
+    if cfg.model._target_.endswith("LanguageModel"):  # token language models: units in, next-token logits out
+        units = _sentence_tokenizer()
+        task = build_task(compose_train(f"model={model}", "data=synthetic_sentences_text", "task=language_model"), units)
+        assert task.net(torch.randint(0, len(units), (2, 7))).shape == (2, 7, len(units))
         return
     task = build_task(cfg)
     assert task.net.num_classes == 20
@@ -102,20 +109,21 @@ def test_experiment_configs_compose(compose_train, experiment, tmp_path):
         vocabulary = [f"w{i}" for i in range(cfg.data.num_classes)]
         teacher = write_teacher(tmp_path / "teacher.ckpt", vocabulary)
         cfg = compose_train(f"experiment={experiment}", f"task.teacher.checkpoint={teacher}")
-    assert build_task(cfg, _sentence_tokenizer() if _is_sentence_model(cfg) else None) is not None
+    assert build_task(cfg, _sentence_tokenizer() if known_kind(cfg) in UNIT_KINDS else None) is not None
 
 
 # A model and data of each task's kind, to build the task with.
-TASK_MODELS = {"seq2seq": ["model=small_bigru_ctc", "data=synthetic_sentences"], "separation": ["experiment=separation"]}
+TASK_MODELS = {"seq2seq": ["model=small_bigru_ctc", "data=synthetic_sentences"], "separation": ["experiment=separation"],
+               "language_model": ["model=lstm_lm", "data=synthetic_sentences_text"]}
 
 
 @pytest.mark.parametrize("task", _options("task"))
 def test_task_configs_build_and_distillation_needs_a_teacher(compose_train, task):
     cfg = compose_train(*TASK_MODELS.get(task, []), f"task={task}")
     assert cfg.task._target_.rsplit(".", 1)[-1] in ("WordClassificationTask", "Seq2SeqTask", "SeparationTask",
-                                                    "DistillationTask")
+                                                    "DistillationTask", "LanguageModelTask")
     if not is_distillation(cfg.task):
-        built = build_task(cfg, _sentence_tokenizer() if task == "seq2seq" else None)
+        built = build_task(cfg, _sentence_tokenizer() if known_kind(cfg) in UNIT_KINDS else None)
         assert type(built).__name__ == cfg.task._target_.rsplit(".", 1)[-1]
         return
     with pytest.raises(Exception) as info:

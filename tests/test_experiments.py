@@ -8,6 +8,7 @@ born-again: its chain from generation 0); ``callbacks=ema`` and ``logger=wandb``
 
 from __future__ import annotations
 
+import csv
 import math
 from pathlib import Path
 
@@ -17,7 +18,9 @@ from omegaconf import open_dict
 from lipreading.data.synthetic import default_vocabulary
 from lipreading.data.synthetic.espeak import espeak_available
 from lipreading.data.synthetic.sentences import generate_sentence_dataset
+from lipreading.data.tokenizer import CharTokenizer
 from lipreading.run.checkpoint import read_checkpoint
+from lipreading.run.evaluate import evaluate
 from lipreading.run.import_checkpoint import import_checkpoint
 from lipreading.run.stages import is_staged, train_stages
 from lipreading.run.train import train
@@ -105,22 +108,11 @@ def _sentences(tmp_path, lrw, variant):
     assert 0.0 <= metrics["test/cer"] and (tmp_path / "run" / "wandb").is_dir()
 
 
-def _published(tmp_path, lrw, variant):
-    """The student distilled from an imported zoo teacher (a listing-built random one, the smallest entry)."""
-    reference = write_reference_file(tmp_path / "zoo" / "snv05x_tcn1x.pth", "snv05x_tcn1x")
-    teacher = import_checkpoint("tcn_reference", reference, tmp_path / "zoo" / "teacher.ckpt")
-    root = write_lrw_layout(tmp_path / "lrw500")
-    metrics = _run(tmp_path, "distill_published_lrw", f"data.root={root}", "data.batch_size=2", "data.eval_batch_size=2",
-                   "data.num_workers=0", "data.train_transform.crop_size=20", "trainer=cpu",
-                   f"task.teacher.checkpoint={teacher}")  # the student at 20 px; the teacher reads its 88x88 centre crop
-    assert "train/loss_kd" in metrics
-    stored = read_checkpoint(metrics["best_checkpoint"]).config
-    assert stored["distilled_from"]["teacher"]["checkpoint"] == str(teacher)
-    assert stored["model"]["frontend"]["_target_"].endswith("ShuffleNetV2Frontend") and stored["task"]["optimizer"]["lr"] == 3.0e-4
-def _english(tmp_path, lrw, variant):
-    metrics = _run(tmp_path, "synthetic_english_sentences", "data.clips={train:8,val:4,test:4}", "data.batch_size=4",
-                   "data.eval_batch_size=4", "data.units.vocab_size=64")
-    assert 0.0 <= metrics["test/wer"] and read_checkpoint(metrics["best_checkpoint"]).units().tokens[0] == "<blank>"
+from lipreading.data.synthetic.sentences import generate_sentence_dataset
+from lipreading.data.tokenizer import CharTokenizer
+from lipreading.run.checkpoint import read_checkpoint
+from lipreading.run.evaluate import evaluate
+from lipreading.run.import_checkpoint import import_checkpoint
 
 
 def _chinese_lips(tmp_path, lrw, variant):
@@ -151,6 +143,7 @@ CASES = [
     ("distill_synthetic_small", "distilled, cached teacher", _distill_small),
     ("synthetic_sentences", "logger=wandb offline", _sentences),
     ("synthetic_english_sentences", "SentencePiece units", _english),
+    ("synthetic_sentences_lm", "the transcripts' units", _sentences_lm),
     ("chinese_lips", "on the processed layout", _chinese_lips),
     ("av_synthetic_words", "three stages and the SNR table", _av_words),
 ]

@@ -7,7 +7,7 @@ import torch
 from omegaconf import OmegaConf
 
 from lipreading.run.build import build_task, load_network_weights, restore_task
-from lipreading.run.checkpoint import FORMAT, read_checkpoint, training_record, write_checkpoint
+from lipreading.run.checkpoint import FORMAT, KINDS, read_checkpoint, training_record, write_checkpoint
 from lipreading.run.kinds import REGISTRY, kind_of
 from lipreading.run.train import check_resumable
 from lipreading.utils.errors import CheckpointError, ConfigError
@@ -73,12 +73,14 @@ def test_damaged_or_foreign_files_are_named(tmp_path):
         read_checkpoint(future)
 
 
-def test_an_unknown_kind_is_answered_with_the_known_ones(tmp_path):
+def test_a_kind_this_version_cannot_run_is_answered_with_the_known_ones(tmp_path, monkeypatch):
     source = read_checkpoint(write_teacher(tmp_path / "w.ckpt", WORDS))
-    path = write_checkpoint(tmp_path / "lm.ckpt", source.state_dict, source.config,
-                            {**source.record, "kind": "language_model"})
-    with pytest.raises(CheckpointError, match=r"lm.ckpt is a 'language_model' checkpoint.*known kinds: word, sentence, separation"):
+    path = write_checkpoint(tmp_path / "sep.ckpt", source.state_dict, source.config, {**source.record, "kind": "separation"})
+    monkeypatch.delitem(REGISTRY, "separation")  # a record kind (checkpoint.KINDS) without functions here
+    with pytest.raises(CheckpointError, match=r"sep.ckpt is a 'separation' checkpoint.*known kinds: word, sentence, language_model"):
         kind_of(read_checkpoint(path))
+    monkeypatch.undo()
+    assert set(REGISTRY) == set(KINDS)  # every kind a record may declare can be run
 
 
 def test_init_from_model_takes_the_whole_network_of_the_same_architecture(compose_train, tmp_path):

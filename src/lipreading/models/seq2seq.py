@@ -78,9 +78,14 @@ class Seq2SeqNet(nn.Module):
         length_bonus: float = 0.0,
         ctc_weight: float = 0.3,
         max_length: int = 100,
+        lm: nn.Module | None = None,
+        lm_weight: float = 0.0,
     ) -> list[list[int]]:
         """Token ids of each clip. ``method``: ``greedy`` (the decoder's, or CTC's without one),
-        ``ctc_greedy``, or ``beam`` (joint with CTC when ``ctc_weight`` > 0 and a CTC head exists)."""
+        ``ctc_greedy``, or ``beam`` (joint with CTC when ``ctc_weight`` > 0 and a CTC head exists;
+        shallow fusion with the token language model ``lm`` at ``lm_weight``)."""
+        if lm is not None and method != "beam":
+            raise ValueError(f"a language model is fused in the beam search only; decoding method={method!r}: use beam")
         memory = self.encode(video, lengths)
         max_length = min(max_length, memory.shape[1])
         if method == "ctc_greedy" or (method == "greedy" and self.decoder is None):
@@ -94,5 +99,6 @@ class Seq2SeqNet(nn.Module):
             weight = 1.0 if self.decoder is None else weight
             ctc = self.ctc_log_probs(memory) if weight > 0 else None
             return beam_search(self.decoder, memory, lengths, self.bos_id, self.eos_id, max_length, beam_size,
-                               length_penalty, ctc, weight, self.blank_id, length_bonus)
+                               length_penalty, ctc, weight, self.blank_id, length_bonus,
+                               lm.to(memory.device) if lm is not None else None, lm_weight)
         raise ValueError(f"unknown decoding method {method!r}; valid: greedy, ctc_greedy, beam")

@@ -42,6 +42,8 @@ FORMAT = 1
 RECORD_KEY = "lipreading"
 KINDS = ("word", "sentence", "separation", "language_model")
 """The kinds a record may declare (what the workflow layer can run is :data:`lipreading.run.kinds.REGISTRY`)."""
+UNIT_KINDS = ("sentence", "language_model")
+"""The kinds whose record holds sentence units (the datamodule's ``tokenizer``)."""
 
 
 @dataclass(frozen=True)
@@ -115,10 +117,14 @@ def write_checkpoint(path: str | os.PathLike, state_dict: Mapping[str, torch.Ten
 def input_spec_from_config(cfg: DictConfig | Mapping[str, Any], kind: str) -> dict[str, Any]:
     """What the model of a training config expects as input: the one place that knows the data configs' layout.
 
-    Separation data mixes the clips of a word or sentence datamodule (``data.clips``); the other
-    kinds read their clips directly (``data``).
+    Separation data mixes the clips of a word or sentence datamodule (``data.clips``); language
+    models read text (modality ``text``, no clips); the other kinds read their clips directly (``data``).
     """
     cfg = cfg if isinstance(cfg, DictConfig) else OmegaConf.create(dict(cfg))
+    if kind == "language_model":  # reads text: no video, no audio
+        return {"modality": "text", "fps": None, "frame_size": None, "crop_size": None, "channels": None,
+                "mean": None, "std": None, "num_frames": None, "use_boundary": False, "audio_rate": None,
+                "samples_per_frame": None, "preprocessing": None}
     data = cfg.data.clips if kind == "separation" else cfg.data
     modality = cfg.get("modality") or "video"
     fps = float(OmegaConf.select(data, "fps", default=None) or FPS)

@@ -19,4 +19,7 @@ def infer(cfg: DictConfig) -> Any:
         raise ConfigError("give the video to read: python infer.py video=PATH ckpt=PATH")
     checkpoint = read_checkpoint(cfg.ckpt)
     check_task_kind(cfg, checkpoint)
+    if cfg.get("segment") and checkpoint.kind != "sentence":
+        raise ConfigError(f"segment= cuts a long video into sentences; {cfg.ckpt} is a {checkpoint.kind} checkpoint "
+                          f"(give a sentence model's, or drop segment=)")
     return kind_of(checkpoint).infer(cfg, checkpoint)

@@ -12,7 +12,7 @@ from typing import Any
 import pytorch_lightning as pl
 from pytorch_lightning.callbacks import Callback
 
-from lipreading.run.checkpoint import RECORD_KEY
+from lipreading.run.checkpoint import RECORD_KEY, UNIT_KINDS
 from lipreading.utils.io import atomic_write_json
 
 PACKAGES = ("lipreading", "torch", "torchvision", "pytorch-lightning", "hydra-core", "omegaconf",
@@ -69,7 +69,7 @@ class RunMetadata(Callback):
         if self.output_dir is not None and trainer.is_global_zero:
             atomic_write_json(self.output_dir / "run_info.json", {"environment": self.environment, "config": self.config})
         checkpoints = trainer.checkpoint_callback
-        if self.record["kind"] == "sentence" and checkpoints is not None and checkpoints.dirpath and trainer.is_global_zero:
+        if self.record["kind"] in UNIT_KINDS and checkpoints is not None and checkpoints.dirpath and trainer.is_global_zero:
             trainer.datamodule.tokenizer.save(Path(checkpoints.dirpath) / "tokenizer.json")
 
     def on_save_checkpoint(
@@ -85,5 +85,5 @@ class RunMetadata(Callback):
         return {
             **self.record,
             "vocabulary": list(datamodule.vocabulary) if kind == "word" else None,
-            "units": datamodule.tokenizer.to_dict() if kind == "sentence" else None,
+            "units": datamodule.tokenizer.to_dict() if kind in UNIT_KINDS else None,
         }

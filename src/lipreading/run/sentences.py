@@ -13,10 +13,13 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 from torchmetrics.functional.text import char_error_rate, word_error_rate
 
+from lipreading.data.clip import Clip
 from lipreading.reports.sentences import write_worst_utterances
 from lipreading.run.build import restore_task
 from lipreading.run.checkpoint import Checkpoint
+from lipreading.run.language_model import fusion_model
 from lipreading.run.mouth import model_inputs, read_mouth
+from lipreading.run.subtitles import Subtitle, transcribe_windows, write_subtitles
 from lipreading.run.transcript import Transcript, write_transcript
 from lipreading.utils.errors import ConfigError
 from lipreading.utils.io import atomic_write_json, atomic_write_text
@@ -44,9 +47,33 @@ def sentence_predictions(outputs: list[dict[str, Any]]) -> tuple[dict[str, float
 
 
 def decoding_overrides(cfg: DictConfig) -> dict[str, Any]:
-    """The ``decoding.*`` settings given on the command line (null keeps the checkpoint's)."""
+    """The ``decoding.*`` settings given on the command line (null keeps the checkpoint's), without ``lm``."""
     overrides = OmegaConf.to_container(cfg.get("decoding") or OmegaConf.create({}), resolve=True)
-    return {k: v for k, v in overrides.items() if v is not None}
+    return {k: v for k, v in overrides.items() if v is not None and k != "lm"}
+
+
+def fusion_settings(cfg: DictConfig, checkpoint: Checkpoint) -> dict[str, Any]:
+    """``decoding.lm.ckpt`` / ``decoding.lm.weight``: the language model fused in the beam search and its
+    weight (``{}`` without one); the decoding method must then be beam."""
+    lm = OmegaConf.select(cfg, "decoding.lm", default=None) or {}
+    if not lm.get("ckpt"):
+        return {}
+    method = OmegaConf.select(cfg, "decoding.method", default=None) or (
+        checkpoint.config["task"].get("decoding") or {}).get("method", "greedy")
+    if method != "beam":
+        raise ConfigError(f"decoding.lm.ckpt={lm.ckpt} is fused in the beam search; add decoding.method=beam "
+                          f"(the decoding method is {method})")
+    weight = lm.get("weight")
+    if weight is None or not float(weight) >= 0.0:
+        raise ConfigError(f"decoding.lm.weight={weight}: give the language model's weight, a number >= 0 (e.g. 0.3)")
+    log.info("shallow fusion with the language model %s at weight %s", lm.ckpt, weight)
+    return {"lm": fusion_model(str(lm.ckpt), checkpoint), "lm_weight": float(weight)}
+
+
+def described(decoding: dict[str, Any], cfg: DictConfig) -> dict[str, Any]:
+    """The decoding settings as metrics.json records them (the language model by its path)."""
+    out = {k: v for k, v in decoding.items() if k != "lm"}
+    return {**out, "lm": str(cfg.decoding.lm.ckpt)} if "lm" in decoding else out
 
 
 def evaluate_sentences(cfg: DictConfig, checkpoint: Checkpoint) -> dict[str, float]:
@@ -55,7 +82,7 @@ def evaluate_sentences(cfg: DictConfig, checkpoint: Checkpoint) -> dict[str, flo
         if cfg.get(option):
             raise ConfigError(f"{option}={cfg.get(option)} applies to word checkpoints; {cfg.ckpt} is a sentence checkpoint")
     task, train_cfg = restore_task(checkpoint)
-    task.decoding.update(decoding_overrides(cfg))
+    task.decoding.update({**decoding_overrides(cfg), **fusion_settings(cfg, checkpoint)})
     datamodule = hydra.utils.instantiate(OmegaConf.merge(train_cfg.data, cfg.get("data") or {}))
     datamodule.tokenizer = task.tokenizer
     datamodule.predict_split = cfg.split
@@ -65,7 +92,8 @@ def evaluate_sentences(cfg: DictConfig, checkpoint: Checkpoint) -> dict[str, flo
     metrics, table = sentence_predictions(outputs)
     metrics = {f"{cfg.split}/{k}": v for k, v in metrics.items()}
     output_dir = Path(cfg.paths.output_dir)
-    atomic_write_json(output_dir / "metrics.json", {"checkpoint": str(cfg.ckpt), "decoding": task.decoding, **metrics})
+    atomic_write_json(output_dir / "metrics.json", {"checkpoint": str(cfg.ckpt), "decoding": described(task.decoding, cfg),
+                                                    **metrics})
     atomic_write_text(output_dir / "predictions.csv", table)
     write_worst_utterances(output_dir, table)
     log.info("%s: %s (written to %s)", cfg.ckpt, metrics, output_dir)
@@ -73,13 +101,31 @@ def evaluate_sentences(cfg: DictConfig, checkpoint: Checkpoint) -> dict[str, flo
 
 
 def infer_sentences(cfg: DictConfig, checkpoint: Checkpoint) -> Transcript:
-    """The decoded sentence of ``cfg.video`` (and its CER against ``ground_truth`` when given)."""
+    """The decoded sentence of ``cfg.video`` (and its CER against ``ground_truth`` when given); with
+    ``segment``, the video cut into utterance windows and written as subtitles too."""
     task, _ = restore_task(checkpoint)
+    decoding = {**decoding_overrides(cfg), **fusion_settings(cfg, checkpoint)}
     clip = read_mouth(cfg, checkpoint)
     inputs, lengths = model_inputs(clip, checkpoint)
     with torch.no_grad():
-        result = Transcript(text=task.transcribe(inputs, lengths, **decoding_overrides(cfg))[0])
+        if cfg.get("segment"):
+            result = Transcript(text=" ".join(s.text for s in subtitles(cfg, clip, inputs, task, decoding) if s.text))
+        else:
+            result = Transcript(text=task.transcribe(inputs, lengths, **decoding)[0])
     if cfg.get("ground_truth") is not None:
         result.cer = float(char_error_rate(result.text, task.tokenizer.normalise(str(cfg.ground_truth))))
     return write_transcript(cfg, clip, result)
+
+
+def subtitles(cfg: DictConfig, clip: Clip, inputs: torch.Tensor, task: Any, decoding: dict[str, Any]) -> list[Subtitle]:
+    """``cfg.segment``'s windows of the clip, each transcribed (one log line each), written as subtitles."""
+    segmenter = hydra.utils.instantiate(cfg.segment)
+    windows = segmenter(clip.video, clip.fps)
+    log.info("%s: %d frames (%.1f s) cut into %d windows", cfg.video, clip.num_frames, clip.num_frames / clip.fps, len(windows))
+    result = transcribe_windows(inputs, windows, clip.fps, lambda x, n: task.transcribe(x, n, **decoding))
+    about = {"video": str(cfg.video), "checkpoint": str(cfg.ckpt), "fps": clip.fps, "frames": clip.num_frames,
+             "segment": OmegaConf.to_container(cfg.segment, resolve=True), "decoding": described(decoding, cfg)}
+    for path in write_subtitles(Path(cfg.paths.output_dir), result, about):
+        log.info("subtitles written to %s", path)
+    return result
 

@@ -15,7 +15,7 @@ from pytorch_lightning.callbacks import ModelCheckpoint
 
 from lipreading.callbacks.exact_resume import ExactResume
 from lipreading.run.build import build_task, build_trainer, initialise, stored_config
-from lipreading.run.checkpoint import read_checkpoint, training_record
+from lipreading.run.checkpoint import UNIT_KINDS, read_checkpoint, training_record
 from lipreading.run.metadata import RunMetadata, environment
 from lipreading.utils.errors import ConfigError
 from lipreading.utils.io import atomic_write_json
@@ -73,8 +73,8 @@ def _train(cfg: DictConfig, started_at: float) -> dict[str, float]:
     record = training_record(cfg, run_environment["git_commit"])
     metadata = RunMetadata(config, record, str(output_dir), run_environment)
     datamodule = hydra.utils.instantiate(cfg.data)
-    # Sentence data: the units (tokenizer) are built from the training transcripts (after generation).
-    units = datamodule.tokenizer if record["kind"] == "sentence" else None
+    # Sentence data and text: the units (tokenizer) are built from the training transcripts (after generation).
+    units = datamodule.tokenizer if record["kind"] in UNIT_KINDS else None
     task = build_task(cfg, units)
     if ckpt_path is None:
         init_from = OmegaConf.to_container(cfg.get("init_from") or OmegaConf.create({}), resolve=True)

@@ -23,6 +23,9 @@ KINDS = {
     "separation": ("lipreading.data.separation.SeparationDataModule",
                    "lipreading.models.separation.separator.AudioVisualSeparator",
                    "lipreading.tasks.separation.SeparationTask"),
+    "language_model": ("lipreading.data.transcripts.TranscriptDataModule",
+                       "lipreading.models.language_model.LSTMLanguageModel",
+                       "lipreading.tasks.language_model.LanguageModelTask"),
 }
 
 
@@ -90,7 +93,7 @@ AUDIO_VISUAL_NET = "lipreading.models.audiovisual.AudioVisualWordNet"
 
 
 def known_kind(cfg: DictConfig) -> str | None:
-    """'word', 'sentence' or 'separation': the kind of the configured task (None if unknown)."""
+    """'word', 'sentence', 'separation' or 'language_model': the kind of the configured task (None if unknown)."""
     return _kind(OmegaConf.select(cfg, "task._target_", default=None), 2)
 
 

@@ -14,6 +14,12 @@ best finished hypothesis of that length trails its best one by more than 10 (ESP
 ``end_detect``, Watanabe et al. 2017, eq. 50). With ``beam_size=1`` this is exactly greedy decoding.
 Decoders provide ``init_state(memory, lengths)`` and ``step(tokens, state) -> (logits, state)``,
 with every state tensor batch-first so hypotheses can be reordered.
+
+Shallow fusion (Gulcehre et al., 2015; Kannan et al., "An analysis of incorporating an external
+language model into a sequence-to-sequence model", ICASSP 2018; ESPnet's ``BatchBeamSearch`` with an
+``lm`` scorer): a token language model (``init_state(n, device)`` and ``step``, e.g.
+:class:`~lipreading.models.language_model.LSTMLanguageModel`) adds ``lm_weight * log p_lm(prefix)``
+to every hypothesis' score, its ``<eos>`` probability included when a hypothesis ends.
 """
 
 from __future__ import annotations
@@ -31,6 +37,14 @@ PRE_BEAM_RATIO = 1.5
 
 class StepDecoder(Protocol):
     def init_state(self, memory: torch.Tensor, memory_lengths: torch.Tensor) -> State: ...
+
+    def step(self, tokens: torch.Tensor, state: State) -> tuple[torch.Tensor, State]: ...
+
+
+class StepLanguageModel(Protocol):
+    vocab_size: int
+
+    def init_state(self, batch: int, device: torch.device) -> State: ...
 
     def step(self, tokens: torch.Tensor, state: State) -> tuple[torch.Tensor, State]: ...
 
@@ -140,13 +154,17 @@ def beam_search(
     ctc_weight: float = 0.0,
     blank: int = 0,
     length_bonus: float = 0.0,
+    lm: StepLanguageModel | None = None,
+    lm_weight: float = 0.0,
 ) -> list[list[int]]:
     """Best hypothesis per utterance (token ids without ``<bos>``/``<eos>``).
 
     Finished hypotheses are ranked by ``score / length ** length_penalty`` (0: raw
     log-probability, 1: per token). ``ctc_weight`` > 0 needs ``ctc_log_probs`` (B, T, V);
     ``decoder=None`` with ``ctc_weight=1`` is CTC prefix beam search. ``bos`` may equal ``eos``
-    (Auto-AVSR's units): predicting that id then ends a hypothesis.
+    (Auto-AVSR's units): predicting that id then ends a hypothesis. With ``lm``, each
+    hypothesis' score gains ``lm_weight`` times its log-probability under that language model
+    (over the same units: same vocabulary size).
     """
     if not 0.0 <= ctc_weight <= 1.0:
         raise ValueError(f"ctc_weight={ctc_weight}: use a value in [0, 1]")
@@ -157,6 +175,11 @@ def beam_search(
     batch, device, k = memory.shape[0], memory.device, beam_size
     n = batch * k
     vocab = ctc_log_probs.shape[-1] if ctc_log_probs is not None else decoder.vocab_size
+    if lm is not None and lm.vocab_size != vocab:
+        raise ValueError(f"the language model predicts {lm.vocab_size} tokens but the model {vocab}: "
+                         "fusion needs an LM trained on the same units")
+    lm_state = lm.init_state(n, device) if lm is not None else None
+    lm_scores = torch.zeros(n, device=device)
     state = decoder.init_state(memory.repeat_interleave(k, 0), memory_lengths.repeat_interleave(k, 0)) if decoder else None
     scorer = CTCPrefixScorer(ctc_log_probs, memory_lengths, k, blank, eos) if ctc_weight > 0 else None
     ctc_state = scorer.initial_state() if scorer else None
@@ -190,6 +213,10 @@ def beam_search(
             pre_beam = torch.zeros_like(log_p, dtype=torch.bool).scatter_(1, candidates, True)
             pre_beam[:, eos] = True
             total = ((1.0 - ctc_weight) * att + ctc_weight * ctc).masked_fill(~pre_beam, float("-inf"))
+        if lm is not None:
+            lm_logits, lm_state = lm.step(tokens[:, -1], lm_state)
+            lm_total = lm_scores[:, None] + lm_logits.float().log_softmax(-1)  # (N, V)
+            total = total + lm_weight * lm_total
         if length_bonus:
             total = total + length_bonus * (step + 1)  # every token so far and the new one, <eos> included
         total = total.masked_fill(dead[:, None], float("-inf")).view(batch, k * vocab)
@@ -210,6 +237,9 @@ def beam_search(
             state = {key: value.index_select(0, source) for key, value in state.items()}
         if scorer is not None:
             ctc_state = (ctc_extended[source, :, token], token)
+        if lm is not None:
+            lm_scores = lm_total[source, token]
+            lm_state = {key: value.index_select(0, source) for key, value in lm_state.items()}
         tokens = torch.cat([tokens.index_select(0, source), token[:, None]], dim=1)
         live = (~dead).view(batch, k).any(dim=1).tolist()
         for b in range(batch):
