@@ -101,11 +101,10 @@ def median_seconds(run, repeats: int) -> tuple[float, float]:
 
 
 def measure_ours(entry_name: str, repeats: int, onnx: bool) -> dict[str, float]:
-    """Our eager latency (inference preparation applied) and, with ``onnx``, ONNX Runtime's, one thread."""
+    """Our eager latency (inference preparation applied) and, with ``onnx``, ONNX Runtime's (one thread)."""
     from lipreading.models.inference import optimize_for_inference
     from lipreading.run.word_export import export_onnx, onnx_session
 
-    torch.set_num_threads(1)
     net, inputs, modality = our_network(entry_name)
     prepared = optimize_for_inference(net)
     if modality == "audio":
@@ -177,6 +176,7 @@ def main() -> None:
     parser.add_argument("--child", help=argparse.SUPPRESS)  # internal: measure our network of this entry
     args = parser.parse_args()
     if args.child:
+        torch.set_num_threads(1)
         print(json.dumps(measure_ours(args.child, args.repeats, not args.no_onnx)))
         return
     unknown = [e for e in args.entries if e not in ZOO]
