@@ -5,7 +5,7 @@ import sys
 import pytest
 import torch
 
-from benchmarks import complexity, data_loading, inference, training
+from benchmarks import complexity, data_loading, inference, latency_vs_reference, training
 
 
 def table_rows(output: str) -> list[list[str]]:
@@ -28,6 +28,16 @@ def test_training_and_inference_tables(monkeypatch, capsys):
     assert row[1] == "29x44x44" and float(row[-1]) > 0
     (row,) = run_main(inference, monkeypatch, capsys, "small_tcn", "--batches", "1", "2", "--repeats", "1")
     assert len(row) == 2 + 2 * len({1, torch.get_num_threads()})  # batches 1 and 2 x thread counts
+
+
+def test_latency_vs_reference_measures_our_side_and_formats_the_ratios() -> None:
+    """Our process of the comparison (the smallest zoo entry, eager and ONNX Runtime); the reference's side needs
+    its checkout outside the repository and is run by the benchmark itself."""
+    ours = latency_vs_reference.measure_ours("snv05x_tcn1x", repeats=1, onnx=True)
+    assert ours["params"] == 2_909_852 and min(ours["eager"], ours["eager_cpu"], ours["onnx"], ours["onnx_cpu"]) > 0
+    theirs = {"eager": 2 * ours["eager"], "eager_cpu": 4 * ours["eager_cpu"]}
+    cells = latency_vs_reference.row_cells([ours], [theirs])
+    assert cells[2] == "0.50" and cells[5] == "0.25" and latency_vs_reference.row_cells([ours], [])[1] == "n/a"
 
 
 @pytest.mark.slow

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 
 import pytest
@@ -11,7 +12,8 @@ from hydra.utils import instantiate
 from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
-from lipreading.models.inference import optimize_for_inference
+from lipreading.models.inference import ChannelsLastShuffleBlock, OneDnnConv1d, optimize_for_inference
+from lipreading.run.word_export import export_onnx, onnx_session
 
 CONF = Path(__file__).resolve().parents[2] / "conf"
 WORD_MODEL = "lipreading.models.classifier.WordClassifierNet"
@@ -97,3 +99,51 @@ def test_a_batch_norm_that_does_not_directly_follow_a_conv_is_kept() -> None:
 
     fused = optimize_for_inference(ConvReluBn())
     assert isinstance(fused.bn, nn.BatchNorm2d) and fused.conv.bias is not None is not fused.conv.bias
+
+
+def test_the_optimised_float32_path_rounds_no_worse_than_the_plain_one_and_takes_onednn(build_model, monkeypatch) -> None:
+    """In float32 (where oneDNN is called directly) the published ShuffleNet + TCN's optimised logits are as close
+    to the float64 network's as the plain float32 network's are (float32 rounding alone is ~2e-5 here, so the
+    1e-5 check of every config runs in float64 above); its shuffle blocks and dilated convolutions were rewritten,
+    and oneDNN ran."""
+    torch.manual_seed(0)
+    net = build_model("model=shufflenet0.5_tcn")
+    video, lengths = torch.randn(2, 1, 9, 44, 44), torch.tensor([9, 6])
+    _calibrate_norm_statistics(net, video, lengths)
+    fused = optimize_for_inference(net)
+    assert sum(isinstance(m, ChannelsLastShuffleBlock) for m in fused.modules()) == 16  # 4 + 8 + 4 blocks
+    dilated = [m for m in fused.modules() if isinstance(m, OneDnnConv1d)]
+    assert len(dilated) == 6 and all(m.dilation[0] > 1 for m in dilated)  # blocks 2-4 of the TCN, 2 convs each
+    calls = []
+    onednn = torch.mkldnn_convolution
+    monkeypatch.setattr(torch, "mkldnn_convolution", lambda *args: calls.append(1) or onednn(*args))
+    with torch.inference_mode():
+        exact = copy.deepcopy(net).double()(video.double(), lengths)
+        plain, got = net(video, lengths), fused(video, lengths)
+    assert len(calls) == 6
+    assert exact.abs().max() > 0.5  # logits of a size where a wrong rewrite shows
+    plain_error, fused_error = (plain.double() - exact).abs().max(), (got.double() - exact).abs().max()
+    assert fused_error <= 2 * plain_error + 1e-6 and fused_error < 1e-4, (fused_error, plain_error)
+
+
+def test_a_dilated_onednn_conv1d_is_the_plain_conv1d_and_keeps_autograd() -> None:
+    conv = nn.Conv1d(8, 6, 3, dilation=4, padding=4)
+    fast = OneDnnConv1d(conv)
+    x = torch.randn(1, 8, 13, requires_grad=True)
+    with torch.inference_mode():
+        torch.testing.assert_close(fast(x), conv(x), atol=1e-6, rtol=0)
+    fast(x).sum().backward()  # with autograd on, the plain convolution runs (oneDNN's call has no backward here)
+    assert x.grad is not None and fast.weight is conv.weight
+
+
+def test_the_optimised_shufflenet_exports_with_a_dynamic_time_axis(build_model, tmp_path) -> None:
+    """The rewritten blocks and convolutions trace as plain operations: ONNX Runtime at another length agrees."""
+    torch.manual_seed(0)
+    net = build_model("model=shufflenet0.5_tcn")
+    _calibrate_norm_statistics(net, torch.randn(2, 1, 9, 44, 44), torch.tensor([9, 9]))
+    fused = optimize_for_inference(net)
+    path = export_onnx(fused, (torch.randn(1, 1, 9, 44, 44), torch.tensor([9])), tmp_path / "net.onnx")
+    video, lengths = torch.randn(2, 1, 14, 44, 44), torch.tensor([14, 10])
+    (logits,) = onnx_session(path, threads=1).run(None, {"video": video.numpy(), "lengths": lengths.numpy()})
+    with torch.inference_mode():
+        torch.testing.assert_close(torch.from_numpy(logits), net(video, lengths), atol=1e-4, rtol=0)
