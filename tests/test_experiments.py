@@ -133,6 +133,22 @@ def _av_words(tmp_path, lrw, variant):
     assert {"audio", "video", "av"} <= {k.split("/")[0] for k in summary} and "| av |" in (tmp_path / "run" / "snr.md").read_text()
 
 
+def _separation_benchmark(tmp_path, lrw, variant):
+    """The GPU recipe's four stages on CPU: lips, then the audio-visual separator, the same with fusion
+    attention, and the audio-only baseline, all on mixtures with a share of same-voice ones."""
+    if not espeak_available():
+        pytest.skip("needs the optional speech extra (pip install '.[speech]')")
+    tiny = ["trainer=cpu", "data.clips.num_classes=2", "data.clips.clips_per_word={train:8,val:2,test:2}",
+            "data.batch_size=4", "data.clips.batch_size=4", "data.eval_batch_size=4", "data.num_val_mixtures=2",
+            "data.num_test_mixtures=2", "model.unet.channels=[4,8,8,8,8]", "model.unet.bottleneck_dim=16",
+            *(f"stages.{stage}.trainer.max_epochs=1" for stage in ("lips", "separation", "attention", "audio"))]
+    summary = _run(tmp_path, "separation_benchmark_gpu", *tiny)
+    configs = {stage: read_checkpoint(summary[f"{stage}/best_checkpoint"]).config for stage in ("separation", "attention", "audio")}
+    assert configs["attention"]["model"]["unet"]["fusion_attention"] == 2 and configs["separation"]["model"]["unet"]["fusion_attention"] == 0
+    assert configs["audio"]["modality"] == "audio" and configs["attention"]["task"]["frozen"] == ["video_frontend"]
+    assert all(c["data"]["same_voice_fraction"] == 0.25 for c in configs.values())
+
+
 CASES = [
     ("distill_shufflenet_dsmstcn_lrw", "teacher alone", _shufflenet),
     ("distill_shufflenet_dsmstcn_lrw", "student alone", _shufflenet),
@@ -146,6 +162,7 @@ CASES = [
     ("synthetic_sentences_lm", "the transcripts' units", _sentences_lm),
     ("chinese_lips", "on the processed layout", _chinese_lips),
     ("av_synthetic_words", "three stages and the SNR table", _av_words),
+    ("separation_benchmark_gpu", "its four stages on CPU", _separation_benchmark),
 ]
 
 

@@ -130,3 +130,40 @@ def test_the_audio_visual_recipe_trains_its_lip_stream_first_and_keeps_it_frozen
     assert frontend
     for name, value in frontend.items():  # initialised from the lipreading stage, then not trained
         torch.testing.assert_close(separator_state[f"net.video_frontend.{name}"], value, msg=name)
+
+
+def test_the_benchmark_by_condition_scores_each_condition_and_the_target_selection(trained, tmp_path: Path):
+    out, modality = trained
+    ckpt = out / "run" / "checkpoints" / "last.ckpt"
+    common = [f"ckpt={ckpt}", "eval.num_mixtures=4", f"paths.data_dir={out / 'data'}"]
+    result = run("eval.py", *common, "eval.conditions=[different_speakers,three_speakers,noise]", f"hydra.run.dir={tmp_path}")
+    assert result.returncode == 0, result.stderr[-3000:]
+    table = json.loads((tmp_path / "conditions.json").read_text())["conditions"]
+    assert list(table) == ["different_speakers", "three_speakers", "noise"]
+    assert all(row["mixtures"] == 4 for row in table.values())
+    assert table["three_speakers"]["input_si_sdr"] < table["different_speakers"]["input_si_sdr"]  # two interferers
+    for row in table.values():
+        assert row["si_sdri"] == pytest.approx(row["si_sdr"] - row["input_si_sdr"], abs=1e-6) if "si_sdr" in row else True
+        assert (0 <= row["selection_acc"] <= 1) if modality == "av" else np.isnan(row["selection_acc"])
+    assert "| different_speakers |" in (tmp_path / "conditions.md").read_text()
+    # A condition that changes nothing is the split's own mixtures: the same figures as plain batch evaluation.
+    plain = tmp_path / "plain"
+    assert run("eval.py", *common, "eval.workers=1", f"hydra.run.dir={plain}").returncode == 0
+    metrics = json.loads((plain / "metrics.json").read_text())
+    assert table["different_speakers"]["si_sdri"] == pytest.approx(metrics["test/si_sdri"], abs=1e-4)
+    assert table["different_speakers"]["sdr"] == pytest.approx(metrics["test/sdr"], abs=1e-4)
+    bad = run("eval.py", *common, "eval.conditions=[twins]", f"hydra.run.dir={tmp_path / 'bad'}")
+    assert bad.returncode != 0 and "unknown condition(s) ['twins']; defined: different_speakers" in bad.stderr
+
+
+def test_the_benchmark_table_puts_every_model_and_condition_in_one_table(trained, tmp_path: Path):
+    from benchmarks.separation_conditions import steptime, table
+
+    out, modality = trained
+    text = table({modality: str(out / "run" / "checkpoints" / "last.ckpt")}, 3, tmp_path, conditions="[different_sex,noise]")
+    rows = [line.split(" | ") for line in text.splitlines()[2:]]
+    assert [r[0].strip("| ") for r in rows] == ["different_sex", "noise"] and all(r[1] == "3" for r in rows)
+    assert all((r[-1].strip(" |") == "oracle") == (modality == "audio") for r in rows)
+    if modality == "audio":  # seconds per step in alternating processes (one model here, to stay fast)
+        times = steptime(rounds=1, steps=1, models={"audio-only": ("audio", ["model.unet.channels=[4,8,8,8,8]"])})
+        assert len(times["audio-only"]) == 1 and times["audio-only"][0] > 0

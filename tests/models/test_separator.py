@@ -61,6 +61,26 @@ def test_shapes_for_any_length_and_padding_never_changes_a_clip(mask, av, appear
     assert batch[1, :, 17 * 160 :].abs().max() == 0
 
 
+@pytest.mark.parametrize("grad", [False, True])  # no_grad in eval takes PyTorch's fast attention path
+def test_self_attention_over_the_fused_features_never_sees_the_padding(grad):
+    torch.manual_seed(0)
+    unet = functools.partial(TINY_UNET, fusion_attention=2, attention_heads=2)
+    net = AudioVisualSeparator(unet, SmallFrontend(stem_channels=4, stages=((8, 2), (8, 2))), TINY_BACKEND,
+                               n_fft=128, hop_length=40, win_length=100, samples_per_frame=160).eval()
+    assert len(net.unet.attention) == 2
+    mixture, video = torch.randn(2, 29 * 160), torch.randn(2, 1, 29, 44, 44)
+    mixture[0, 17 * 160 :] = 100 * torch.randn(12 * 160)  # loud padding
+    with torch.set_grad_enabled(grad):
+        batch = net(mixture, torch.tensor([17, 29]), video)
+        alone = net(mixture[:1, : 17 * 160], torch.tensor([17]), video[:1, :, :17])
+    torch.testing.assert_close(batch[0, :, : 17 * 160], alone[0], atol=1e-5, rtol=1e-4)
+    if grad:  # the attention layers are on the estimates' path
+        batch.square().mean().backward()
+        assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in net.unet.attention.parameters())
+    with pytest.raises(ValueError, match="multiple of attention_heads"):
+        TINY_UNET(1, 2, 64, fusion_attention=1, attention_heads=3)
+
+
 def test_the_estimates_scale_with_the_mixture():
     net = tiny_separator().eval()
     mixture, video, lengths = torch.randn(1, 20 * 160), torch.randn(1, 1, 20, 44, 44), torch.tensor([20])

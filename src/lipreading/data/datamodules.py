@@ -13,6 +13,8 @@ from lipreading.data.base import ClipDataModule, check_modality, reads_audio, re
 from lipreading.data.clip import FPS
 from lipreading.data.loaders import EpochKeyedSampler, run_seed
 from lipreading.data.synthetic import default_vocabulary, generate_word_dataset
+from lipreading.data.synthetic.espeak import Voice
+from lipreading.data.synthetic.speech import voice_of_speaker
 from lipreading.data.variable_length import VariableLengthCrops
 from lipreading.data.word_clips import WordClipDataset, check_annotations, collate_clips, scan_word_clips
 from lipreading.utils.errors import ConfigError
@@ -199,3 +201,10 @@ class SyntheticWordDataModule(WordDataModule):
 
     def prepare_data(self) -> None:
         generate_word_dataset(self.root, self.vocabulary, workers=self.generation_workers, **self.generation)
+
+    def voice_of(self, speaker: str) -> Voice | None:
+        """The eSpeak NG voice of a clip's ``speaker`` (audio-visual clips; None otherwise): what
+        separation mixtures paired by voice (same voice, sex, pitch) read."""
+        if self.generation["kind"] != "synthetic_av_words":
+            return None
+        return voice_of_speaker(self.generation["seed"], speaker)

@@ -6,12 +6,20 @@ test mixtures are the same for every model and every run; training keys are ``(e
 so each epoch pairs every clip with new interferers and levels, and a resumed run draws the same.
 The relative level of an interferer is the target-to-interferer power ratio in dB over the target's
 samples (VisualVoice mixes at random levels the same way).
+
+How interferers are paired with the target (``pairing``, :data:`PAIRINGS`): clips of other speakers
+(the default), or, for benchmarks where audio alone is ambiguous, another utterance of the target's own
+speaker (``same_voice``: the same voice, another word), a speaker of the other sex (``different_sex``)
+or of the same sex with a base pitch less than ``max_pitch_gap`` apart (``close_pitch``); the last
+two read each speaker's voice through ``voice_of`` (the synthetic audio-visual clips have one).
+``same_voice_fraction`` makes that share of the training mixtures (keys ``(epoch, index)``) same-voice
+ones, where the target's speaker has another word.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol
 
 import numpy as np
 import torch
@@ -21,6 +29,15 @@ from lipreading.data.noise import mix_at_snr, pink_noise, white_noise
 
 BACKGROUND_NOISES = {"white": white_noise, "pink": pink_noise}
 MAX_DRAWS = 50  # attempts at an interferer of another speaker before giving up
+PAIRINGS = ("other_speaker", "same_voice", "different_sex", "close_pitch")
+BY_VOICE = ("different_sex", "close_pitch")  # the pairings that read the speakers' voices
+
+
+class SpeakerVoice(Protocol):
+    """What a pairing by voice reads of a speaker's voice (:class:`~lipreading.data.synthetic.espeak.Voice`)."""
+
+    sex: str
+    pitch: int
 
 
 class MixtureError(ValueError):
@@ -75,6 +92,10 @@ class MixtureDataset(Dataset):
         noise_snr_db: Sequence[float] = (0.0, 20.0),
         noise_prob: float = 0.0,
         size: int | None = None,
+        pairing: str = "other_speaker",
+        max_pitch_gap: float = 10.0,
+        same_voice_fraction: float = 0.0,
+        voice_of: Callable[[str], SpeakerVoice | None] | None = None,
     ) -> None:
         if num_speakers < 2:
             raise MixtureError(f"num_speakers={num_speakers}: a mixture needs at least 2 speakers")
@@ -85,6 +106,18 @@ class MixtureDataset(Dataset):
         unknown = [k for k in noise_kinds if k not in BACKGROUND_NOISES]
         if unknown:
             raise MixtureError(f"unknown background noise {unknown}; valid kinds: {', '.join(BACKGROUND_NOISES)}")
+        if pairing not in PAIRINGS:
+            raise MixtureError(f"unknown pairing {pairing!r}; valid pairings: {', '.join(PAIRINGS)}")
+        if not 0 <= same_voice_fraction <= 1:
+            raise MixtureError(f"same_voice_fraction={same_voice_fraction} must be in [0, 1]")
+        if pairing in BY_VOICE and voice_of is None:
+            raise MixtureError(f"pairing={pairing} needs the speakers' voices, which only the synthetic audio-visual "
+                               "clips record (data.clips: synthetic_av_words)")
+        self.pairing, self.max_pitch_gap, self.same_voice_fraction = pairing, max_pitch_gap, same_voice_fraction
+        self.voice_of = voice_of
+        self._speakers: list[str] | None = None
+        self._voices: dict[str, SpeakerVoice | None] = {}
+        self._eligible: dict[str, list[int]] = {}
         self.clips, self.seed, self.num_speakers = clips, seed, num_speakers
         self.level_db = (float(level_db[0]), float(level_db[1]))
         self.noise_kinds, self.noise_snr_db, self.noise_prob = list(noise_kinds), tuple(noise_snr_db), noise_prob
@@ -95,16 +128,31 @@ class MixtureDataset(Dataset):
 
     def __getitem__(self, key: int | tuple[int, int]) -> dict[str, Any] | None:
         epoch, index = key if isinstance(key, tuple) else (-1, key)
-        rng = np.random.default_rng([self.seed, epoch + 1, index])
-        target_index = int(rng.integers(len(self.clips))) if self.size is not None else index
+        rng = np.random.default_rng([*np.atleast_1d(self.seed).tolist(), epoch + 1, index])
+        pairing = self.pairing
+        if self.same_voice_fraction and rng.random() < self.same_voice_fraction and self.size is None:
+            # A training target whose speaker has no other word keeps the pairing it has.
+            pairing = "same_voice" if self._partners("same_voice", [index]) else pairing
+        if self.size is None:
+            target_index = index
+        elif pairing == "other_speaker":
+            target_index = int(rng.integers(len(self.clips)))
+        else:  # a target that has partners of this pairing
+            target_index = int(rng.choice(self._targets_with_partners(pairing)))
         target = self.clips[target_index]
         if target is None:  # an unreadable clip, already reported by the clip dataset
             return None
         audio = target["audio"].numpy()
         speakers = [target.get("speaker", "") or f"#{target_index}"]
+        used = [target_index]
         sources, paths, levels = [audio], [], []
         for _ in range(self.num_speakers - 1):
-            index_j, other = self._draw_interferer(rng, speakers)
+            if pairing == "other_speaker":
+                index_j, other = self._draw_interferer(rng, speakers)
+            else:
+                index_j = self._draw_partner(rng, pairing, used)
+                other = self.clips[index_j]
+            used.append(index_j)
             speakers.append(other.get("speaker", "") or f"#{index_j}")
             level = float(rng.uniform(*self.level_db))
             sources.append(scale_to_level(audio, fit_length(other["audio"].numpy(), len(audio), rng), level))
@@ -137,6 +185,60 @@ class MixtureDataset(Dataset):
             f"found no clip of a speaker other than {taken} in {MAX_DRAWS} draws: the split has too few "
             f"speakers (or readable clips) for {self.num_speakers}-speaker mixtures"
         )
+
+    def speaker_table(self) -> list[str]:
+        """Every clip's speaker (``#index`` for an unknown one, ``''`` for an unreadable clip), read once."""
+        if self._speakers is None:
+            items = (self.clips[i] for i in range(len(self.clips)))
+            self._speakers = [("" if item is None else item.get("speaker", "") or f"#{i}") for i, item in enumerate(items)]
+        return self._speakers
+
+    def _partners(self, pairing: str, used: list[int]) -> list[int]:
+        """The clips that may join the clips ``used`` (the target first) under ``pairing``."""
+        speakers = self.speaker_table()
+        target = speakers[used[0]]
+        taken = {speakers[i] for i in used}
+        if pairing == "same_voice":  # another utterance of the target's speaker, of another word
+            labels = {self.clips[i].get("label") for i in used}
+            return [i for i, s in enumerate(speakers) if s == target and i not in used
+                    and (self.clips[i].get("label") not in labels or None in labels)]
+        voice = self._voice(target)
+        partners = []
+        for i, speaker in enumerate(speakers):
+            if not speaker or speaker in taken:
+                continue
+            other = self._voice(speaker)
+            same_sex = other.sex == voice.sex
+            if (pairing == "different_sex" and not same_sex) or (
+                pairing == "close_pitch" and same_sex and abs(other.pitch - voice.pitch) < self.max_pitch_gap
+            ):
+                partners.append(i)
+        return partners
+
+    def _voice(self, speaker: str) -> SpeakerVoice:
+        if speaker not in self._voices:
+            self._voices[speaker] = self.voice_of(speaker) if self.voice_of is not None else None
+        voice = self._voices[speaker]
+        if voice is None:
+            raise MixtureError(f"speaker {speaker!r} has no known voice: pairing={self.pairing} needs the synthetic "
+                               "audio-visual clips' speakers")
+        return voice
+
+    def _targets_with_partners(self, pairing: str) -> list[int]:
+        cache = self._eligible
+        if pairing not in cache:
+            speakers = self.speaker_table()
+            cache[pairing] = [i for i, s in enumerate(speakers) if s and len(self._partners(pairing, [i])) >= self.num_speakers - 1]
+            if not cache[pairing]:
+                raise MixtureError(f"no clip of this split has {self.num_speakers - 1} partner(s) for pairing={pairing}")
+        return cache[pairing]
+
+    def _draw_partner(self, rng: np.random.Generator, pairing: str, used: list[int]) -> int:
+        partners = self._partners(pairing, used)
+        if not partners:
+            raise MixtureError(f"clip {used[0]} (speaker {self.speaker_table()[used[0]]!r}) has no partner for "
+                               f"pairing={pairing}: the split has too few clips of such speakers")
+        return int(partners[int(rng.integers(len(partners)))])
 
     def _add_noise(self, mixture: torch.Tensor, rng: np.random.Generator) -> tuple[torch.Tensor, float]:
         kind = self.noise_kinds[int(rng.integers(len(self.noise_kinds)))]

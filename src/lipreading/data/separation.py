@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import zlib
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from torch.utils.data import DataLoader, Subset
 
@@ -24,6 +26,12 @@ class SeparationDataModule(ClipDataModule):
     ``num_val_mixtures`` / ``num_test_mixtures`` fixed mixtures drawn from ``seed``, the same for
     every model. Batches hold ``mixture`` (B, N), ``sources`` (B, S, N) (the target first),
     ``video`` (the target's mouth), ``lengths`` (frames) and the mixing parameters.
+    ``pairing`` chooses the interferers (:data:`~lipreading.data.mixtures.PAIRINGS`) and
+    ``same_voice_fraction`` makes that share of the training mixtures two utterances of one voice.
+    ``conditions`` names benchmark test sets, each a change of these mixing options (e.g.
+    ``same_voice: {pairing: same_voice}``); :meth:`set_condition` evaluates one of them on its own
+    fixed, seeded mixtures (``eval.py eval.conditions=all``); a condition that changes nothing is the
+    split's own mixtures.
     """
 
     def __init__(
@@ -34,6 +42,10 @@ class SeparationDataModule(ClipDataModule):
         noise_kinds: Sequence[str] = (),
         noise_snr_db: Sequence[float] = (0.0, 20.0),
         noise_prob: float = 0.0,
+        pairing: str = "other_speaker",
+        max_pitch_gap: float = 10.0,
+        same_voice_fraction: float = 0.0,
+        conditions: Mapping[str, Mapping[str, Any]] | None = None,
         num_val_mixtures: int = 200,
         num_test_mixtures: int = 500,
         batch_size: int = 16,
@@ -54,7 +66,16 @@ class SeparationDataModule(ClipDataModule):
             "noise_kinds": tuple(noise_kinds),
             "noise_snr_db": tuple(noise_snr_db),
             "noise_prob": noise_prob,
+            "pairing": pairing,
+            "max_pitch_gap": max_pitch_gap,
         }
+        self.same_voice_fraction = same_voice_fraction
+        self.conditions = {name: dict(change or {}) for name, change in (conditions or {}).items()}
+        for name, change in self.conditions.items():
+            unknown = sorted(set(change) - set(self.mixing))
+            if unknown:
+                raise ConfigError(f"data.conditions.{name} changes {unknown}; a condition may change: {', '.join(self.mixing)}")
+        self.condition: dict[str, str] = {}
         self.num_mixtures = {"val": num_val_mixtures, "test": num_test_mixtures}
         self.batch_size, self.eval_batch_size = batch_size, eval_batch_size
         self.num_workers, self.seed = num_workers, seed
@@ -74,13 +95,32 @@ class SeparationDataModule(ClipDataModule):
             return
         self.clips.setup_split(split)
         size = None if split == "train" else self.num_mixtures.get(split)
+        seed: int | tuple[int, int] = self.seed * 10 + SPLIT_SEEDS.get(split, 3)
+        mixing = dict(self.mixing)
+        name = self.condition.get(split)
+        if name is not None and self.conditions[name]:  # a benchmark condition: its own mixtures, seeded by its name
+            mixing.update(self.conditions[name])
+            seed = (seed, zlib.crc32(name.encode()))
+        voice_of = getattr(self.clips, "voice_of", None)
         self.mixtures[split] = MixtureDataset(
-            self.clips.datasets[split], seed=self.seed * 10 + SPLIT_SEEDS.get(split, 3), size=size, **self.mixing
+            self.clips.datasets[split], seed=seed, size=size, voice_of=voice_of,
+            same_voice_fraction=self.same_voice_fraction if split == "train" else 0.0, **mixing,
         )
 
     def set_num_mixtures(self, split: str, count: int) -> None:
         """Evaluate ``count`` fixed mixtures of ``split`` (eval.py's ``eval.num_mixtures``)."""
         self.num_mixtures[split] = count
+        self.mixtures.pop(split, None)
+
+    def set_condition(self, split: str, name: str | None) -> None:
+        """Mix ``split`` as benchmark condition ``name`` (one of ``conditions``; None: as configured)."""
+        if name is not None and name not in self.conditions:
+            known = ", ".join(self.conditions) or "none (set data.conditions)"
+            raise ConfigError(f"unknown separation condition {name!r}; this data config defines: {known}")
+        if name is None:
+            self.condition.pop(split, None)
+        else:
+            self.condition[split] = name
         self.mixtures.pop(split, None)
 
     def dataloader(self, split: str) -> DataLoader:

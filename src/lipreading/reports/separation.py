@@ -43,18 +43,10 @@ def mixture_metrics(estimate: np.ndarray, sources: np.ndarray, mixture: np.ndarr
     target = torch.from_numpy(np.asarray(sources[0], dtype=np.float64))
     est = torch.from_numpy(np.asarray(estimate, dtype=np.float64))
     mix = torch.from_numpy(np.asarray(mixture, dtype=np.float64))
-    si_sdr = float(scale_invariant_signal_distortion_ratio(est, target))
-    si_sdr_mix = float(scale_invariant_signal_distortion_ratio(mix, target))
-    sdr = float(signal_distortion_ratio(est, target))
-    sdr_mix = float(signal_distortion_ratio(mix, target))
     sir, sar = bss_eval_sir_sar(np.asarray(estimate, dtype=np.float64), np.asarray(sources, dtype=np.float64))
     stoi = float(short_time_objective_intelligibility(est, target, sample_rate))
     stoi_mix = float(short_time_objective_intelligibility(mix, target, sample_rate))
-    row = {
-        "si_sdr": si_sdr, "si_sdri": si_sdr - si_sdr_mix, "sdr": sdr, "sdri": sdr - sdr_mix,
-        "sir": sir, "sar": sar, "stoi": stoi, "stoii": stoi - stoi_mix,
-        "input_si_sdr": si_sdr_mix,
-    }
+    row = {**distortion_metrics(estimate, sources, mixture), "sir": sir, "sar": sar, "stoi": stoi, "stoii": stoi - stoi_mix}
     if with_pesq:
         from torchmetrics.functional.audio import perceptual_evaluation_speech_quality
 
@@ -63,6 +55,18 @@ def mixture_metrics(estimate: np.ndarray, sources: np.ndarray, mixture: np.ndarr
         except Exception:  # noqa: BLE001 - PESQ rejects silent or too short signals: no value, not a crash
             row["pesq"] = math.nan
     return row
+
+
+def distortion_metrics(estimate: np.ndarray, sources: np.ndarray, mixture: np.ndarray) -> dict[str, float]:
+    """SI-SDR and SDR of ``estimate`` (N,) of ``sources[0]``, their improvements over ``mixture`` (N,) and its own SI-SDR."""
+    target = torch.from_numpy(np.asarray(sources[0], dtype=np.float64))
+    est = torch.from_numpy(np.asarray(estimate, dtype=np.float64))
+    mix = torch.from_numpy(np.asarray(mixture, dtype=np.float64))
+    si_sdr = float(scale_invariant_signal_distortion_ratio(est, target))
+    si_sdr_mix = float(scale_invariant_signal_distortion_ratio(mix, target))
+    sdr = float(signal_distortion_ratio(est, target))
+    sdr_mix = float(signal_distortion_ratio(mix, target))
+    return {"si_sdr": si_sdr, "si_sdri": si_sdr - si_sdr_mix, "sdr": sdr, "sdri": sdr - sdr_mix, "input_si_sdr": si_sdr_mix}
 
 
 def bss_eval_sir_sar(estimate: np.ndarray, sources: np.ndarray, filter_length: int = 512) -> tuple[float, float]:

@@ -11,7 +11,7 @@ from typing import Any, Callable
 
 from omegaconf import DictConfig
 
-from lipreading.run import language_model, sentence_export, sentences, separation, word_export, words
+from lipreading.run import language_model, sentence_export, sentences, separation, separation_conditions, word_export, words
 from lipreading.run.checkpoint import Checkpoint
 from lipreading.utils.errors import CheckpointError
 
@@ -30,7 +30,7 @@ class Kind:
 REGISTRY: dict[str, Kind] = {
     "word": Kind(words.evaluate_words, words.infer_words, word_export.export_words),
     "sentence": Kind(sentences.evaluate_sentences, sentences.infer_sentences, sentence_export.export_sentences),
-    "separation": Kind(separation.evaluate_separation, separation.infer_separation, separation.refuse_export),
+    "separation": Kind(separation_conditions.evaluate, separation.infer_separation, separation.refuse_export),
     "language_model": Kind(language_model.evaluate_language_model, language_model.refuse, language_model.refuse),
 }
 

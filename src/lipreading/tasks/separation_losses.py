@@ -27,11 +27,16 @@ def target_estimate(estimates: torch.Tensor, sources: torch.Tensor, ordered: boo
     the voice it matched to the video first); for an audio-only
     model the output that the best assignment gives the target (source 0).
     NOTE: that assignment uses the reference (as PIT evaluations do): the audio-only baseline is
-    told which of its outputs is the target, an advantage the audio-visual model does not get."""
+    told which of its outputs is the target, an advantage the audio-visual model does not get.
+    With more speakers than outputs (a 2-output model on 3-speaker mixtures) it is the output closest
+    to the target (highest SI-SDR)."""
     if ordered:
         return estimates[:, 0]
+    rows = torch.arange(len(estimates), device=estimates.device)
+    if estimates.shape[1] != sources.shape[1]:
+        return estimates[rows, si_sdr(estimates, sources[:, :1].expand_as(estimates)).argmax(1)]
     _, perm = best_permutation(estimates, sources)
-    return estimates[torch.arange(len(estimates), device=estimates.device), perm[:, 0]]
+    return estimates[rows, perm[:, 0]]
 
 
 def ideal_masks(sources: torch.Tensor, mixture: torch.Tensor, kind: str, bound: float = 2.0) -> torch.Tensor:

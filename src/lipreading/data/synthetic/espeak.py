@@ -73,6 +73,12 @@ class Voice:
     pitch: int = 50  # 0..99 (base pitch)
     pitch_range: int = 50  # 0..99 (intonation)
 
+    @property
+    def sex(self) -> str:
+        """``female`` for eSpeak NG's female variants (``+f1``, ``+f2``, ..), ``male`` for the others
+        (the default voice and the ``+m`` variants are male)."""
+        return "female" if "+f" in self.name else "male"
+
 
 @dataclass(frozen=True)
 class Utterance:

@@ -98,6 +98,14 @@ def speaker_voice(seed: int, speaker_id: int) -> Voice:
     )
 
 
+def voice_of_speaker(seed: int, speaker: str) -> Voice | None:
+    """The voice of the pool speaker named ``speaker`` (``synthNNN``, as clips record it) of a dataset
+    generated with ``seed``; None for a name that is not a pool speaker's."""
+    if not (speaker.startswith("synth") and speaker[5:].isdigit()):
+        return None
+    return speaker_voice(seed, int(speaker[5:]))
+
+
 def _target_span(utterance: Utterance, index: int) -> tuple[int, int]:
     """First and last sample of the non-pause phonemes of word ``index``."""
     spans = [

@@ -9,7 +9,9 @@ every level, in time at the levels in ``time_strides``) instead of 4x4 transpose
 upsampling + 3x3 convolution in the decoder; a dilated temporal convolution stack over the fused
 bottleneck (VisualVoice concatenates and convolves once); the condition also modulates every decoder
 level (FiLM); and every layer's output is zeroed beyond a clip's valid frames, so that padding never
-changes a clip's result.
+changes a clip's result. ``fusion_attention`` adds self-attention layers over the fused audio-visual
+bottleneck (pre-norm Transformer encoder layers, Vaswani et al. 2017, padded steps masked out as
+keys), which the seed system's authors tried over their fused features.
 """
 
 from __future__ import annotations
@@ -62,7 +64,8 @@ class ConditionedUNet(nn.Module):
     where ``time_strides[i]`` is 2, the time axis. ``F`` must be divisible by ``2 ** len(channels)``.
     The condition, one vector per bottleneck step (:meth:`bottleneck_steps`), and the flattened bottleneck are
     projected to ``bottleneck_dim`` and mixed by ``temporal_layers`` dilated convolutions
-    (dilation 1, 2, 4, ...). ``condition_dim=0`` builds an unconditioned (audio-only) network.
+    (dilation 1, 2, 4, ...), then by ``fusion_attention`` self-attention layers of ``attention_heads``
+    heads (0: none). ``condition_dim=0`` builds an unconditioned (audio-only) network.
     """
 
     def __init__(
@@ -76,8 +79,14 @@ class ConditionedUNet(nn.Module):
         bottleneck_dim: int = 256,
         temporal_layers: int = 4,
         dropout: float = 0.1,
+        fusion_attention: int = 0,
+        attention_heads: int = 4,
     ) -> None:
         super().__init__()
+        if fusion_attention < 0:
+            raise ValueError(f"fusion_attention={fusion_attention} must be 0 (none) or a number of layers")
+        if fusion_attention and bottleneck_dim % attention_heads:
+            raise ValueError(f"bottleneck_dim={bottleneck_dim} must be a multiple of attention_heads={attention_heads}")
         if len(time_strides) != len(channels):
             raise ValueError(f"time_strides {tuple(time_strides)} needs one entry per level of channels {tuple(channels)}")
         if num_frequencies % 2 ** len(channels):
@@ -95,6 +104,10 @@ class ConditionedUNet(nn.Module):
         flat = channels[-1] * bottleneck_frequencies
         self.bottleneck_in = nn.Conv1d(flat + condition_dim, bottleneck_dim, 1)
         self.temporal = nn.ModuleList(_TemporalBlock(bottleneck_dim, 2**i, dropout) for i in range(temporal_layers))
+        self.attention = nn.ModuleList(
+            nn.TransformerEncoderLayer(bottleneck_dim, attention_heads, 2 * bottleneck_dim, dropout, batch_first=True, norm_first=True)
+            for _ in range(fusion_attention)
+        )
         self.bottleneck_out = nn.Conv1d(bottleneck_dim, flat, 1)
         self.condition_dim = condition_dim
         # Decoder level i upsamples level i+1's output to level i's size and joins encoder level i.
@@ -122,6 +135,16 @@ class ConditionedUNet(nn.Module):
         # The last level back to the input's frequency resolution: a transposed (2, 1) convolution.
         self.head = nn.ConvTranspose2d(below, out_channels, (2, 1), stride=(2, 1))
 
+    def _attend(self, h: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """Self-attention over the valid bottleneck steps: (B, D, T_b), mask (B, 1, T_b) -> (B, D, T_b)."""
+        padding = mask[:, 0] == 0  # (B, T_b), True where padded
+        x = (h * mask).transpose(1, 2)  # (B, D, T_b) -> (B, T_b, D)
+        for layer in self.attention:
+            # NOTE: the keys beyond a clip are masked and its padded steps zeroed after each layer; a clip
+            # without valid steps would have no keys, so its mask is lifted (its output is zeroed anyway).
+            x = layer(x, src_key_padding_mask=padding & ~padding.all(1, keepdim=True)) * mask.transpose(1, 2)
+        return x.transpose(1, 2)
+
     def bottleneck_steps(self, frames: int) -> int:
         """The bottleneck's time steps for an input of ``frames`` steps (each covers ``time_factor``)."""
         return -(-frames // self.time_factor)
@@ -146,6 +169,8 @@ class ConditionedUNet(nn.Module):
         h = self.bottleneck_in(features)
         for block in self.temporal:
             h = block(h, mask)
+        if len(self.attention):
+            h = self._attend(h, mask)
         x = (self.bottleneck_out(h).reshape(batch, channels, frequencies, steps) + x) * mask[:, None]
         levels = zip(self.decoder, reversed(skips[:-1]), reversed(self.time_strides[1:]), self.level_factors)
         for i, (block, (skip, skip_valid), stride, factor) in enumerate(levels):
