@@ -40,6 +40,7 @@ DATAFLOW = {
     "AudioVisualWordNet": [("video_frontend", "fusion"), ("audio_frontend", "fusion"), ("fusion", "backend"),
                            ("backend", "pooling")],
     "AudioVisualSeparator": [("video_frontend", "appearance"), ("video_backend", "appearance")],
+    "LSTMLanguageModel": [],  # a token LM: no parts to swap
 }
 # Slots that a model may leave empty: the deletion is one of their options.
 OPTIONAL_SLOTS = {"appearance"}
@@ -184,6 +185,8 @@ def _tiny_batch(kind: str, net: torch.nn.Module) -> torch.Tensor:
         return sum(value.float().square().mean() for key, value in out.items() if key != "memory")
     if kind == "AudioVisualSeparator":
         return net(torch.randn(2, 6 * 640), lengths, video).square().mean()
+    if kind == "LSTMLanguageModel":
+        return net(torch.tensor([[1, 5, 6], [1, 7, 0]])).float().square().mean()
     raise KeyError(f"no tiny batch for {kind}; add one to tests/test_compositions.py")
 
 
@@ -229,11 +232,12 @@ def test_model_composes_with_the_option_as_it_is_and_trains_a_tiny_batch(compose
     model_cfg = cfg.model
     shrink(model_cfg)
     kind = _kind(model)
-    net = instantiate(model_cfg, **(SENTENCE_IDS if kind == "Seq2SeqNet" else {})).train()
+    net = instantiate(model_cfg, **(SENTENCE_IDS if kind in ("Seq2SeqNet", "LSTMLanguageModel") else {})).train()
     loss = _tiny_batch(kind, net)
     loss.backward()
     assert torch.isfinite(loss)
-    first = next(p for p in (net.video_frontend if hasattr(net, "video_frontend") else net.frontend).parameters())
+    first_part = net.video_frontend if hasattr(net, "video_frontend") else getattr(net, "frontend", net)
+    first = next(p for p in first_part.parameters())
     assert first.grad is not None and first.grad.abs().sum() > 0  # the loss reaches the first layer
 
 

@@ -108,11 +108,34 @@ def _sentences(tmp_path, lrw, variant):
     assert 0.0 <= metrics["test/cer"] and (tmp_path / "run" / "wandb").is_dir()
 
 
-from lipreading.data.synthetic.sentences import generate_sentence_dataset
-from lipreading.data.tokenizer import CharTokenizer
-from lipreading.run.checkpoint import read_checkpoint
-from lipreading.run.evaluate import evaluate
-from lipreading.run.import_checkpoint import import_checkpoint
+def _published(tmp_path, lrw, variant):
+    """The student distilled from an imported zoo teacher (a listing-built random one, the smallest entry)."""
+    reference = write_reference_file(tmp_path / "zoo" / "snv05x_tcn1x.pth", "snv05x_tcn1x")
+    teacher = import_checkpoint("tcn_reference", reference, tmp_path / "zoo" / "teacher.ckpt")
+    root = write_lrw_layout(tmp_path / "lrw500")
+    metrics = _run(tmp_path, "distill_published_lrw", f"data.root={root}", "data.batch_size=2", "data.eval_batch_size=2",
+                   "data.num_workers=0", "data.train_transform.crop_size=20", "trainer=cpu",
+                   f"task.teacher.checkpoint={teacher}")  # the student at 20 px; the teacher reads its 88x88 centre crop
+    assert "train/loss_kd" in metrics
+    stored = read_checkpoint(metrics["best_checkpoint"]).config
+    assert stored["distilled_from"]["teacher"]["checkpoint"] == str(teacher)
+    assert stored["model"]["frontend"]["_target_"].endswith("ShuffleNetV2Frontend") and stored["task"]["optimizer"]["lr"] == 3.0e-4
+
+
+def _english(tmp_path, lrw, variant):
+    metrics = _run(tmp_path, "synthetic_english_sentences", "data.clips={train:8,val:4,test:4}", "data.batch_size=4",
+                   "data.eval_batch_size=4", "data.units.vocab_size=64")
+    assert 0.0 <= metrics["test/wer"] and read_checkpoint(metrics["best_checkpoint"]).units().tokens[0] == "<blank>"
+
+
+def _sentences_lm(tmp_path, lrw, variant):
+    metrics = _run(tmp_path, "synthetic_sentences_lm", "data.sentences.clips={train:8,val:4,test:4}", "data.batch_size=4")
+    lm = read_checkpoint(metrics["best_checkpoint"])
+    assert lm.kind == "language_model" and lm.input["modality"] == "text" and math.isfinite(metrics["test/ppl"])
+    with (tmp_path / "data" / "synthetic_sentences" / "medium_48px_seed0" / "train.csv").open(encoding="utf-8") as f:
+        assert lm.units() == CharTokenizer.build(row["text"] for row in csv.DictReader(f))  # the sentence model's units
+    cfg = compose_config("eval", [f"ckpt={metrics['best_checkpoint']}"], tmp_path / "eval")  # eval.py: its perplexity
+    assert evaluate(cfg)["test/ppl"] == pytest.approx(metrics["test/ppl"], rel=1e-5)
 
 
 def _chinese_lips(tmp_path, lrw, variant):
