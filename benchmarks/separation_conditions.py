@@ -7,7 +7,9 @@
 eval.conditions=all``: different sex, one sex with close pitch, the same voice, three speakers,
 background noise, and any two speakers) and prints one markdown table: SI-SDRi, SDR and the
 target-selection accuracy per condition and model (audio-only models are scored with the oracle
-assignment and have no selection accuracy). Each run's reports stay in ``--out/NAME``.
+assignment and have no selection accuracy). Each run's reports stay in ``--out/NAME``; a model already
+evaluated there on every condition with the same checkpoint and count is read, not evaluated again (so
+models can be evaluated one process each, then tabulated together).
 
 ``steptime`` measures the training step (forward, loss, backward, AdamW; batch 16 of 29-frame
 2-speaker mixtures, 1 thread) of each separator of :data:`STEP_MODELS`, each in its own process,
@@ -72,10 +74,19 @@ def table(checkpoints: dict[str, str], num_mixtures: int, out: Path, split: str 
     from hydra import compose, initialize_config_dir
 
     from lipreading.run.checkpoint import read_checkpoint
+    from lipreading.run.configs import register_configs
     from lipreading.run.separation_conditions import evaluate_conditions
 
+    register_configs()  # eval.yaml's checkpoint_overrides group, as eval.py registers it
     results = {}
     for name, path in checkpoints.items():
+        done = out / name / "conditions.json"
+        if done.is_file():  # evaluated before (e.g. one process per model): reused when it is the same evaluation
+            earlier = json.loads(done.read_text())
+            if earlier["checkpoint"] == str(path) and earlier["split"] == split and conditions == "all" and all(
+                    row["mixtures"] == num_mixtures for row in earlier["conditions"].values()):
+                results[name] = earlier["conditions"]
+                continue
         with initialize_config_dir(str(ROOT / "conf"), version_base="1.3"):
             cfg = compose("eval", overrides=[f"ckpt={path}", f"split={split}", f"eval.conditions={conditions}",
                                              f"eval.num_mixtures={num_mixtures}", f"paths.output_dir={out / name}",
