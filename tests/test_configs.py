@@ -146,5 +146,6 @@ def test_the_pixel_normalisation_is_defined_once(compose_train):
     for data in _options("data"):
         cfg = compose_train(f"data={data}").data
         clips = cfg.clips if cfg._target_.endswith("SeparationDataModule") else cfg
+        clips = clips.sentences if cfg._target_.endswith("TranscriptDataModule") else clips  # text of a sentence dataset
         for transform in (clips.train_transform, clips.eval_transform):
             assert (transform.mean, transform.std) == (0.421, 0.165), data
