@@ -36,6 +36,8 @@ TINY: dict[str, dict[str, Any]] = {
         "growth_rates": [6, 6], "layers_per_block": 2, "reduced_dim": 6},
     "lipreading.models.backends.transformer.TransformerBackend": {
         "d_model": 8, "num_heads": 2, "num_layers": 1, "ffn_dim": 16},
+    "lipreading.models.backends.conformer.ConformerBackend": {
+        "d_model": 8, "num_heads": 2, "num_layers": 1, "ffn_dim": 16, "conv_kernel_size": 3},
     "lipreading.models.backends.recurrent.BiGRU": {"hidden_size": 4, "num_layers": 1},
     "lipreading.models.backends.recurrent.BiLSTM": {"hidden_size": 4, "num_layers": 1},
     "lipreading.models.backends.eflip_tcn.EfLipTemporalConvNet": {"hidden_dim": 6, "num_layers": 2},

@@ -181,4 +181,4 @@ def test_auto_avsr_model_has_its_count(compose_model) -> None:
     model = instantiate(compose_model("model=resnet18_conformer_transformer").model, vocab_size=5049,
                         blank_id=0, bos_id=5048, eos_id=5048)
     assert count(model) == 250_383_410
-    assert count(model.frontend) == FRONTEND_PARAMS["resnet18"] and count(model.backend) == 170_845_440
+    assert count(model.frontend) == FRONTEND_PARAMS["resnet18"][0] and count(model.backend) == 170_845_440
