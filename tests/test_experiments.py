@@ -9,6 +9,7 @@ born-again: its chain from generation 0); ``callbacks=ema`` and ``logger=wandb``
 from __future__ import annotations
 
 import csv
+import json
 import math
 from pathlib import Path
 
@@ -165,8 +166,9 @@ def _separation_benchmark(tmp_path, lrw, variant):
             "data.batch_size=4", "data.clips.batch_size=4", "data.eval_batch_size=4", "data.num_val_mixtures=2",
             "data.num_test_mixtures=2", "model.unet.channels=[4,8,8,8,8]", "model.unet.bottleneck_dim=16",
             *(f"stages.{stage}.trainer.max_epochs=1" for stage in ("lips", "separation", "attention", "audio"))]
-    summary = _run(tmp_path, "separation_benchmark_gpu", *tiny)
-    configs = {stage: read_checkpoint(summary[f"{stage}/best_checkpoint"]).config for stage in ("separation", "attention", "audio")}
+    _run(tmp_path, "separation_benchmark_gpu", *tiny)
+    checkpoints = json.loads((tmp_path / "run" / "stages.json").read_text())["checkpoints"]
+    configs = {stage: read_checkpoint(checkpoints[stage]).config for stage in ("separation", "attention", "audio")}
     assert configs["attention"]["model"]["unet"]["fusion_attention"] == 2 and configs["separation"]["model"]["unet"]["fusion_attention"] == 0
     assert configs["audio"]["modality"] == "audio" and configs["attention"]["task"]["frozen"] == ["video_frontend"]
     assert all(c["data"]["same_voice_fraction"] == 0.25 for c in configs.values())
