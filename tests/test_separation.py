@@ -160,9 +160,9 @@ def test_the_benchmark_table_puts_every_model_and_condition_in_one_table(trained
     from benchmarks.separation_conditions import steptime, table
 
     out, modality = trained
-    text = table({modality: str(out / "run" / "checkpoints" / "last.ckpt")}, 3, tmp_path, conditions="[different_sex,noise]")
+    text = table({modality: str(out / "run" / "checkpoints" / "last.ckpt")}, 3, tmp_path, conditions="[different_speakers,noise]")
     rows = [line.split(" | ") for line in text.splitlines()[2:]]
-    assert [r[0].strip("| ") for r in rows] == ["different_sex", "noise"] and all(r[1] == "3" for r in rows)
+    assert [r[0].strip("| ") for r in rows] == ["different_speakers", "noise"] and all(r[1] == "3" for r in rows)
     assert all((r[-1].strip(" |") == "oracle") == (modality == "audio") for r in rows)
     if modality == "audio":  # seconds per step in alternating processes (one model here, to stay fast)
         times = steptime(rounds=1, steps=1, models={"audio-only": ("audio", ["model.unet.channels=[4,8,8,8,8]"])})
