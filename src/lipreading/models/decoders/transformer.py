@@ -8,7 +8,8 @@ sinusoidal positions, a final LayerNorm and the output layer: the layout of ESPn
 transformer_decoder.py`` of github.com/mpc001/auto_avsr, ``normalize_before=True``), whose
 ``self_attn.linear_q/k/v`` are the rows of our ``self_attn.in_proj_weight``. Auto-AVSR's decoder
 reads the encoder's frames as they are (``memory_projection=false``) and uses ESPnet's LayerNorm
-epsilon (``layer_norm_eps=1e-12``).
+epsilon (``layer_norm_eps=1e-12``). ``memory_projection="auto"`` projects only when the encoder's width differs
+from ``d_model`` (the Auto-AVSR configs use it, so another backend under their decoder still composes).
 Incremental decoding re-runs the prefix at every step (no key/value cache): sentences here are
 short, and it keeps the module a plain ``nn.TransformerDecoder``.
 """
@@ -46,10 +47,14 @@ class TransformerDecoder(nn.Module):
         num_layers: int = 3,
         ffn_dim: int = 1024,
         dropout: float = 0.1,
-        memory_projection: bool = True,
+        memory_projection: bool | str = True,
         layer_norm_eps: float = 1e-5,
     ) -> None:
         super().__init__()
+        if memory_projection not in (True, False, "auto"):
+            raise ValueError(f"memory_projection={memory_projection!r}: use true, false or auto")
+        if memory_projection == "auto":
+            memory_projection = input_dim != d_model
         if not memory_projection and input_dim != d_model:
             raise ValueError(f"memory_projection=false needs the encoder's width {input_dim} to equal d_model={d_model}")
         self.vocab_size = vocab_size
