@@ -133,7 +133,8 @@ def _sentences_lm(tmp_path, lrw, variant):
     metrics = _run(tmp_path, "synthetic_sentences_lm", "data.sentences.clips={train:8,val:4,test:4}", "data.batch_size=4")
     lm = read_checkpoint(metrics["best_checkpoint"])
     assert lm.kind == "language_model" and lm.input["modality"] == "text" and math.isfinite(metrics["test/ppl"])
-    with (tmp_path / "data" / "synthetic_sentences" / "medium_48px_seed0" / "train.csv").open(encoding="utf-8") as f:
+    (train_csv,) = (tmp_path / "data" / "synthetic_sentences").glob("*/train.csv")  # the root names grammar, size, count
+    with train_csv.open(encoding="utf-8") as f:
         assert lm.units() == CharTokenizer.build(row["text"] for row in csv.DictReader(f))  # the sentence model's units
     cfg = compose_config("eval", [f"ckpt={metrics['best_checkpoint']}"], tmp_path / "eval")  # eval.py: its perplexity
     assert evaluate(cfg)["test/ppl"] == pytest.approx(metrics["test/ppl"], rel=1e-5)

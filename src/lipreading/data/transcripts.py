@@ -15,7 +15,7 @@ import pytorch_lightning as pl
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from lipreading.data.loaders import ResumableLoader, ShardSampler, rank_and_world_size
+from lipreading.data.loaders import EpochShuffleSampler, ResumableLoader, ShardSampler, rank_and_world_size, run_seed
 from lipreading.data.sentence_datamodules import SentenceDataModule
 from lipreading.data.tokenizer import Units
 from lipreading.utils.errors import ConfigError
@@ -86,8 +86,9 @@ class TranscriptDataModule(pl.LightningDataModule):
 
     def train_dataloader(self) -> DataLoader:
         rank, world_size = rank_and_world_size(self.trainer)
-        return ResumableLoader(self.datasets["train"], batch_size=self.batch_size, seed=torch.initial_seed() % 2**31,
-                               rank=rank, world_size=world_size, num_workers=self.num_workers, collate_fn=self._collate)
+        dataset = self.datasets["train"]
+        sampler = EpochShuffleSampler(len(dataset), run_seed(), rank, world_size)  # resumable, keyed by the run's seed
+        return ResumableLoader(dataset, sampler, self.batch_size, num_workers=self.num_workers, collate_fn=self._collate)
 
     def _ordered(self, split: str) -> DataLoader:
         dataset = self.datasets[split]

@@ -14,7 +14,7 @@ from torchmetrics import MeanMetric
 from lipreading.data.tokenizer import Units
 from lipreading.models.masks import length_mask
 from lipreading.tasks.optim import OptimizerFactory, SchedulerFactory, configure_optimizers
-from lipreading.tasks.seq2seq import decoder_io
+from lipreading.tasks.seq2seq import IGNORE_INDEX, decoder_io
 
 
 class LanguageModelTask(pl.LightningModule):
@@ -44,9 +44,9 @@ class LanguageModelTask(pl.LightningModule):
 
     def token_losses(self, tokens: torch.Tensor, token_lengths: torch.Tensor, label_smoothing: float = 0.0) -> torch.Tensor:
         """(B, L) padded tokens -> (B, L+1) negative log-likelihood of each target token (0 on padding)."""
-        inputs, target = decoder_io(tokens, token_lengths, self.tokenizer)
+        inputs, target = decoder_io(tokens, token_lengths, self.tokenizer.bos_id, self.tokenizer.eos_id)
         logits = self.net(inputs).float()  # (B, L+1, V)
-        losses = F.cross_entropy(logits.flatten(0, 1), target.flatten(), ignore_index=self.tokenizer.pad_id,
+        losses = F.cross_entropy(logits.flatten(0, 1), target.flatten(), ignore_index=IGNORE_INDEX,
                                  label_smoothing=label_smoothing, reduction="none")
         return losses.view(target.shape)
 
