@@ -101,6 +101,9 @@ def test_export_writes_onnx_graphs_that_transcribe_a_clip_as_pytorch_does(senten
         expected = task.transcribe(video, lengths)
     assert OnnxSentenceModel(tmp_path / "onnx").transcribe(video.numpy(), lengths.numpy()) == expected
     assert described["check"]["transcripts"]["ctc_greedy"] == expected
+
+
+@pytest.mark.slow  # ~25 s; test_experiments.py runs the English recipe for one batch in the default suite
 def test_english_sentences_train_and_evaluate_with_sentencepiece_units(tmp_path):
     """The English default end to end on its tiny grammar: SentencePiece units trained, stored, read back by eval.py."""
     english = ["experiment=synthetic_english_sentences", "data.grammar=tiny", "data.clips={train:24,val:6,test:8}",

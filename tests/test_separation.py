@@ -132,6 +132,7 @@ def test_the_audio_visual_recipe_trains_its_lip_stream_first_and_keeps_it_frozen
         torch.testing.assert_close(separator_state[f"net.video_frontend.{name}"], value, msg=name)
 
 
+@pytest.mark.slow  # ~30 s per modality; the table test below keeps the conditions in the default suite
 def test_the_benchmark_by_condition_scores_each_condition_and_the_target_selection(trained, tmp_path: Path):
     out, modality = trained
     ckpt = out / "run" / "checkpoints" / "last.ckpt"
