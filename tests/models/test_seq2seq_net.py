@@ -182,6 +182,13 @@ def test_ctc_prefix_scores_match_brute_force_and_padding():
     assert scores[0, eos].exp().item() == pytest.approx(_brute_force_prefix(probs[0], (3,), blank)[1], rel=1e-5)
 
 
+def test_ctc_greedy_keeps_a_label_repeated_across_a_blank_and_stops_at_the_length():
+    """(The exported models' CTC path, run/sentence_onnx.py, decodes with this function too.)"""
+    log_probs = torch.log(torch.eye(4)[[1, 1, 0, 1, 2, 2, 3]] + 1e-6)[None]  # argmax 1 1 _ 1 2 2 3
+    assert ctc_greedy(log_probs, torch.tensor([7]), blank=0) == [[1, 1, 2, 3]]
+    assert ctc_greedy(log_probs, torch.tensor([4]), blank=0) == [[1, 1]]
+
+
 def test_ctc_greedy_merges_repeats_and_drops_blanks():
     frames = torch.tensor([[3, 3, 0, 3, 4, 4, 0, 5]])
     log_probs = torch.nn.functional.one_hot(frames, 6).float().log()

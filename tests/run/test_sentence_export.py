@@ -3,7 +3,6 @@
 import contextlib
 import json
 
-import numpy as np
 import pytest
 import torch
 
@@ -11,7 +10,7 @@ from lipreading.run import sentence_export
 from lipreading.run.build import restore_task
 from lipreading.run.checkpoint import read_checkpoint
 from lipreading.run.export import export
-from lipreading.run.sentence_onnx import OnnxSentenceModel, ctc_best_path
+from lipreading.run.sentence_onnx import OnnxSentenceModel
 from lipreading.run.word_export import example_inputs
 from lipreading.utils.errors import ConfigError
 from tests.conftest import compose_config
@@ -74,7 +73,3 @@ def test_a_sentence_checkpoint_is_not_exported_to_torchscript(tmp_path):
         export(export_config(tmp_path, ckpt, "format=torchscript"))
 
 
-def test_ctc_best_path_merges_repeats_and_drops_blanks():
-    log_probs = np.log(np.eye(4, dtype=np.float32)[[1, 1, 0, 1, 2, 2, 3]] + 1e-6)[None]  # argmax 1 1 _ 1 2 2 3
-    assert ctc_best_path(log_probs, np.array([7]), blank=0) == [[1, 1, 2, 3]]
-    assert ctc_best_path(log_probs, np.array([4]), blank=0) == [[1, 1]]

@@ -16,8 +16,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
 from lipreading.data.tokenizer import Units, units_from_dict
+from lipreading.models.decoders.search import ctc_greedy
 from lipreading.run.word_export import onnx_session
 from lipreading.utils.errors import UserError
 
@@ -27,16 +29,6 @@ GREEDY_METHODS = ("greedy", "ctc_greedy")
 
 class ExportedModelError(UserError):
     """An exported sentence model directory that is incomplete or unreadable."""
-
-
-def ctc_best_path(log_probs: np.ndarray, lengths: np.ndarray, blank: int) -> list[list[int]]:
-    """Best path of (B, T, V) CTC log-probs: argmax per frame, repeats merged, blanks dropped."""
-    best = log_probs.argmax(-1)  # (B, T)
-    out = []
-    for b in range(best.shape[0]):
-        path = best[b, : int(lengths[b])].tolist()
-        out.append([t for i, t in enumerate(path) if t != blank and (i == 0 or t != path[i - 1])])
-    return out
 
 
 class OnnxSentenceModel:
@@ -77,7 +69,7 @@ class OnnxSentenceModel:
         if method == "ctc_greedy" or not self.has_decoder:
             if not self.has_ctc:
                 raise ValueError("ctc_greedy decoding needs a CTC head; this model has none")
-            return ctc_best_path(encoded["ctc_log_probs"], lengths, self.units.blank_id)
+            return ctc_greedy(torch.from_numpy(encoded["ctc_log_probs"]), torch.from_numpy(np.asarray(lengths)), self.units.blank_id)
         return self._greedy(encoded, min(max_length, encoded["memory"].shape[1]))
 
     def _greedy(self, encoded: dict[str, np.ndarray], max_length: int) -> list[list[int]]:
