@@ -35,7 +35,7 @@ import torch
 from torch import nn
 
 from lipreading.data.tokenizer import SentencePieceUnits
-from lipreading.interop.foreign import ForeignModel
+from lipreading.interop.foreign import ForeignModel, load_foreign_file
 from lipreading.models.backends.conformer import AUTO_AVSR_NAMES
 from lipreading.utils.errors import CheckpointError
 
@@ -84,15 +84,7 @@ def auto_avsr_listing() -> tuple[ListedTensor, ...]:
 def read_auto_avsr_checkpoint(path: str | Path) -> dict[str, torch.Tensor]:
     """The state dict of an Auto-AVSR checkpoint file, on the CPU (tensors only are unpickled)."""
     path = Path(path)
-    if not path.is_file():
-        raise AutoAVSRCheckpointError(f"Auto-AVSR checkpoint {path} not found; download it from {AUTO_AVSR_URL}")
-    try:
-        loaded = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # noqa: BLE001 - any failure to unpickle means a damaged or foreign file
-        raise AutoAVSRCheckpointError(
-            f"{path} is not a readable PyTorch checkpoint ({type(e).__name__}: {str(e).splitlines()[0]}); "
-            "it may be truncated (download it again) or hold Python objects other than tensors"
-        ) from e
+    loaded = load_foreign_file(path, "Auto-AVSR checkpoint", AutoAVSRCheckpointError, f"download it from {AUTO_AVSR_URL}")
     return auto_avsr_state_dict(loaded, source=str(path))
 
 

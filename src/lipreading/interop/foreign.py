@@ -9,12 +9,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Protocol
 
 import torch
 from torch import nn
 
 from lipreading.data.tokenizer import Units
+from lipreading.utils.errors import CheckpointError
 
 
 class Report(Protocol):
@@ -34,3 +36,18 @@ class ForeignModel:
     vocabulary: tuple[str, ...] | None = None  # word models: class index -> word, in the foreign order
     units: Units | None = None  # sentence models: the foreign units (tokenizer)
     input: Mapping[str, Any] = field(default_factory=dict)  # the record's input fields the config cannot give
+
+
+def load_foreign_file(path: Path, what: str, error: type[CheckpointError], download_hint: str) -> Any:
+    """What a foreign checkpoint file holds, on the CPU (only tensors and plain containers are unpickled,
+    ``weights_only``); a missing or unreadable file raises ``error`` naming it (``what``: e.g. "reference
+    checkpoint"; ``download_hint``: where it comes from, e.g. "download it from the model zoo of URL")."""
+    if not path.is_file():
+        raise error(f"{what} {path} not found; {download_hint}")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # noqa: BLE001 - any failure to unpickle means a damaged or foreign file
+        raise error(
+            f"{path} is not a readable PyTorch checkpoint ({type(e).__name__}: {str(e).splitlines()[0]}); "
+            "it may be truncated (download it again) or hold Python objects other than tensors"
+        ) from e

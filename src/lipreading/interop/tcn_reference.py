@@ -41,7 +41,7 @@ from typing import Any, NamedTuple
 import torch
 from torch import nn
 
-from lipreading.interop.foreign import ForeignModel
+from lipreading.interop.foreign import ForeignModel, load_foreign_file
 from lipreading.utils.errors import CheckpointError
 
 log = logging.getLogger(__name__)
@@ -155,17 +155,8 @@ def read_reference_checkpoint(path: str | Path) -> dict[str, torch.Tensor]:
     Only tensors and plain containers are unpickled (``weights_only``); see :func:`reference_state_dict`.
     """
     path = Path(path)
-    if not path.is_file():
-        raise ReferenceCheckpointError(
-            f"reference checkpoint {path} not found; download it from the model zoo of {REFERENCE_URL}"
-        )
-    try:
-        loaded = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # noqa: BLE001 - any failure to unpickle means a damaged or foreign file
-        raise ReferenceCheckpointError(
-            f"{path} is not a readable PyTorch checkpoint ({type(e).__name__}: {str(e).splitlines()[0]}); "
-            "it may be truncated (download it again) or hold Python objects other than tensors"
-        ) from e
+    loaded = load_foreign_file(path, "reference checkpoint", ReferenceCheckpointError,
+                               f"download it from the model zoo of {REFERENCE_URL}")
     return reference_state_dict(loaded, source=str(path))
 
 
