@@ -109,6 +109,33 @@ def test_a_worker_that_crashes_once_costs_no_batch(tmp_path, caplog):
     assert loader.state_dict() == {"epoch": 0, "batches_trained": 4}
 
 
+def _sleeper(seconds):
+    import time
+
+    time.sleep(seconds)
+
+
+@pytest.mark.parametrize("error", [ConnectionResetError(104, "reset by peer"), ConnectionRefusedError(), EOFError()])
+def test_a_connection_error_is_a_crash_when_a_worker_ends_meanwhile(error):
+    """A worker killed while it hands a queued batch over makes ``next()`` raise a connection error,
+    sometimes before the dying worker is seen to have exited: the loader waits for it to end."""
+    import multiprocessing
+    from types import SimpleNamespace
+
+    from lipreading.data.loaders import is_worker_crash
+
+    context = multiprocessing.get_context("fork")
+    dying, living = context.Process(target=_sleeper, args=(0.3,)), context.Process(target=_sleeper, args=(30,))
+    dying.start(), living.start()
+    try:
+        assert is_worker_crash(error, SimpleNamespace(_workers=[living, dying]), wait_s=10)
+        assert not is_worker_crash(error, SimpleNamespace(_workers=[living]), wait_s=0.3)  # the dataset's own error
+        assert not is_worker_crash(error, None, wait_s=0.3)
+        assert not is_worker_crash(ValueError("bad clip"), SimpleNamespace(_workers=[dying]))
+    finally:
+        living.kill(), living.join(), dying.join()
+
+
 def test_a_batch_that_always_crashes_its_worker_is_skipped_and_counted(caplog):
     sampler = EpochShuffleSampler(16, seed=0)
     order = sampler.epoch_order()

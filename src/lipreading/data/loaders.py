@@ -25,6 +25,7 @@ global generators that the checkpoints restore.
 from __future__ import annotations
 
 import logging
+import multiprocessing.connection
 from typing import Any, Iterator, Protocol
 
 import torch
@@ -127,10 +128,23 @@ class WorkerFailures(UserError):
     """The data-loader workers crashed more often in one epoch than a run tolerates."""
 
 
-def is_worker_crash(error: BaseException) -> bool:
-    """Whether ``error`` is PyTorch's report of a data-loader worker process that died (a signal, the
-    out-of-memory killer, a crash in native code), rather than an exception raised by the dataset."""
-    return isinstance(error, RuntimeError) and "DataLoader worker (pid" in str(error)
+def is_worker_crash(error: BaseException, iterator: Any = None, wait_s: float = 5.0) -> bool:
+    """Whether ``error`` comes from a data-loader worker process that died (a signal, the
+    out-of-memory killer, a crash in native code), rather than from an exception raised by the dataset.
+
+    PyTorch reports a dead worker as a RuntimeError naming its pid, once it sees the worker gone. A
+    worker killed while it hands a queued batch over (the batch's tensors travel as file descriptors,
+    sent by the worker itself) makes ``next()`` raise a connection error instead
+    (``ConnectionResetError``, ``ConnectionRefusedError``, ``EOFError``), possibly before the dying
+    process can be seen to have exited: that error is a crash when one of ``iterator``'s workers
+    ends within ``wait_s`` seconds.
+    """
+    if isinstance(error, RuntimeError):
+        return "DataLoader worker (pid" in str(error)
+    if isinstance(error, (ConnectionError, EOFError)):
+        workers = getattr(iterator, "_workers", None) or []
+        return bool(workers) and bool(multiprocessing.connection.wait([w.sentinel for w in workers], wait_s))
+    return False
 
 
 def unwatched(iterator: Iterator[Any]) -> Iterator[Any]:
@@ -200,8 +214,8 @@ class ResumableLoader(DataLoader):
                     self.position += 1
                     yield batch
                 return
-            except RuntimeError as error:
-                if not is_worker_crash(error):
+            except (RuntimeError, ConnectionError, EOFError) as error:
+                if not is_worker_crash(error, iterator):
                     raise
                 failures += 1
                 self._after_worker_crash(iterator, error, failures)
@@ -229,16 +243,17 @@ class ResumableLoader(DataLoader):
         items = self._batch_items(position)
         alone = DataLoader(self.dataset, batch_sampler=[items], num_workers=1, collate_fn=self.collate_fn,
                            generator=self.seed_generator)
+        iterator = unwatched(iter(alone))
         try:
-            return next(unwatched(iter(alone)))
-        except RuntimeError as error:
-            if not is_worker_crash(error):
+            return next(iterator)
+        except (RuntimeError, ConnectionError, EOFError) as error:
+            if not is_worker_crash(error, iterator):
                 raise
         log.warning("batch %d of epoch %d crashes the worker that reads it: its %d clips are skipped (%s)",
                     position, self.epoch_sampler.epoch, len(items), ", ".join(map(str, items[:8])))
         return self.collate_fn([None] * len(items))
 
-    def _after_worker_crash(self, iterator: Any, error: RuntimeError, failures: int) -> None:
+    def _after_worker_crash(self, iterator: Any, error: Exception, failures: int) -> None:
         """Drop the broken workers; stop the run after too many crashes in this epoch."""
         self.worker_failures += 1
         shutdown = getattr(iterator, "_shutdown_workers", None)
