@@ -19,10 +19,10 @@ demo: install
 train: demo
 
 test: install
-	$(PY) -m pytest
+	$(PY) -m pytest -n auto --maxprocesses=4 --dist loadfile
 
 test-slow: install
-	$(PY) -m pytest -m slow
+	$(PY) -m pytest -m slow -n auto --maxprocesses=4 --dist loadfile
 
 benchmarks: install
 	$(PY) -m benchmarks.complexity

@@ -17,7 +17,8 @@ from lipreading.run.configs import register_configs
 REPO = Path(__file__).resolve().parents[1]
 CONF = REPO / "conf"
 os.environ.setdefault("LIPREADING_ROOT", str(REPO))
-torch.set_num_threads(min(2, torch.get_num_threads()))
+# One thread per pytest-xdist worker (``make test`` runs one worker per core), two when alone.
+torch.set_num_threads(1 if os.environ.get("PYTEST_XDIST_WORKER") else min(2, torch.get_num_threads()))
 register_configs()  # as eval.py and infer.py do (the roi group, eval.yaml's open `data` node)
 
 

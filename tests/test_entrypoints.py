@@ -17,10 +17,24 @@ REPO = Path(__file__).resolve().parents[1]
 TINY = ["data.num_classes=3", "data.clips_per_word={train:6,val:3,test:3}", "data.batch_size=4"]
 
 
+ENV = {**os.environ, "OMP_NUM_THREADS": "1", "WANDB_MODE": "offline", "PYTHONUNBUFFERED": "1"}
+
+
 def run(script: str, *args: str, cwd: Path = REPO) -> subprocess.CompletedProcess:
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "WANDB_MODE": "offline", "PYTHONUNBUFFERED": "1"}
-    return subprocess.run([sys.executable, str(REPO / script), *args], cwd=cwd, env=env,
+    return subprocess.run([sys.executable, str(REPO / script), *args], cwd=cwd, env=ENV,
                           capture_output=True, text=True, timeout=300)
+
+
+def run_all(*commands: tuple[str, ...]) -> list[subprocess.CompletedProcess]:
+    """``run(*command)`` for each command, all at once (most of a short command is its imports)."""
+    started = [(command, subprocess.Popen([sys.executable, str(REPO / command[0]), *command[1:]], cwd=REPO, env=ENV,
+                                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+               for command in commands]
+    done = []
+    for command, process in started:
+        stdout, stderr = process.communicate(timeout=300)
+        done.append(subprocess.CompletedProcess(command, process.returncode, stdout, stderr))
+    return done
 
 
 @pytest.fixture(scope="module")
@@ -39,6 +53,21 @@ def test_train_writes_checkpoints_metrics_and_logs(trained_run):
     assert (run_dir / "checkpoints" / "last.ckpt").is_file()
     assert (run_dir / "csv" / "version_0" / "metrics.csv").is_file()
     assert (run_dir / ".hydra" / "config.yaml").is_file()
+
+
+def test_run_info_records_config_versions_and_commit(trained_run):
+    import torch
+
+    run_dir = trained_run / "run"
+    info = json.loads((run_dir / "run_info.json").read_text())
+    assert info["config"]["data"]["num_classes"] == 3
+    assert info["environment"]["packages"]["torch"] == torch.__version__.split("+")[0] or \
+        info["environment"]["packages"]["torch"].startswith(torch.__version__.split("+")[0])
+    checkpoint = read_checkpoint(run_dir / "checkpoints" / "last.ckpt")
+    assert checkpoint.contents["environment"]["git_commit"] == info["environment"]["git_commit"]
+    assert checkpoint.config == info["config"]
+    assert checkpoint.record["origin"] == {"by": "train.py", "source": None, "sha256": None,
+                                           "git_commit": info["environment"]["git_commit"]}
 
 
 def test_eval_rebuilds_the_model_from_the_checkpoint(trained_run, tmp_path):
@@ -70,15 +99,17 @@ def test_debug_trainer_runs_one_batch(tmp_path):
 
 
 def test_clear_errors(tmp_path):
-    missing = run("eval.py", f"ckpt={tmp_path / 'nope.ckpt'}", f"hydra.run.dir={tmp_path / 'e1'}")
-    assert missing.returncode == 1 and "error: checkpoint" in missing.stderr and "nope.ckpt" in missing.stderr
     corrupt = tmp_path / "corrupt.ckpt"
     corrupt.write_bytes(b"\x80\x04 not a checkpoint")
-    bad = run("eval.py", f"ckpt={corrupt}", f"hydra.run.dir={tmp_path / 'e2'}")
+    missing, bad, no_data, unknown = run_all(
+        ("eval.py", f"ckpt={tmp_path / 'nope.ckpt'}", f"hydra.run.dir={tmp_path / 'e1'}"),
+        ("eval.py", f"ckpt={corrupt}", f"hydra.run.dir={tmp_path / 'e2'}"),
+        ("train.py", "data=lrw", f"paths.data_dir={tmp_path / 'nodata'}", f"hydra.run.dir={tmp_path / 'e3'}"),
+        ("train.py", "model=no_such_model", f"hydra.run.dir={tmp_path / 'e4'}"),
+    )
+    assert missing.returncode == 1 and "error: checkpoint" in missing.stderr and "nope.ckpt" in missing.stderr
     assert bad.returncode == 1 and "unreadable" in bad.stderr and "corrupt.ckpt" in bad.stderr
-    no_data = run("train.py", "data=lrw", f"paths.data_dir={tmp_path / 'nodata'}", f"hydra.run.dir={tmp_path / 'e3'}")
     assert no_data.returncode == 1 and "does not exist" in no_data.stderr and "preprocess.py" in no_data.stderr
-    unknown = run("train.py", "model=no_such_model", f"hydra.run.dir={tmp_path / 'e4'}")
     assert unknown.returncode == 1 and "Available options" in unknown.stderr and "small_tcn" in unknown.stderr
 
 
@@ -103,10 +134,10 @@ def test_eval_writes_word_reports_and_compares_checkpoints(trained_run, tmp_path
 
 def test_export_cli_writes_a_checked_onnx_model(trained_run, tmp_path):
     ckpt = trained_run / "run" / "checkpoints" / "last.ckpt"
-    result = run("export.py", f"ckpt={ckpt}", "format=onnx", f"hydra.run.dir={tmp_path}")
+    result, bad = run_all(("export.py", f"ckpt={ckpt}", "format=onnx", f"hydra.run.dir={tmp_path}"),
+                          ("eval.py", f"ckpt={ckpt}", "tta=rotate", f"hydra.run.dir={tmp_path / 'bad'}"))
     assert result.returncode == 0, result.stderr[-3000:]
     described = json.loads((tmp_path / "model.onnx.json").read_text())
     assert (tmp_path / "model.onnx").is_file() and described["max_abs_difference"] < 1e-4
     assert "max |difference| to PyTorch at 40 frames" in result.stdout
-    bad = run("eval.py", f"ckpt={ckpt}", "tta=rotate", f"hydra.run.dir={tmp_path / 'bad'}")
     assert bad.returncode == 1 and "unknown tta='rotate'; valid values: flip" in bad.stderr

@@ -12,7 +12,7 @@ from lipreading.data.synthetic.espeak import espeak_available
 from lipreading.utils.errors import ConfigError
 from lipreading.utils.validation import validate_training_config
 from tests.helpers.av_video import write_mp4
-from tests.test_entrypoints import run
+from tests.test_entrypoints import run, run_all
 
 pytestmark = pytest.mark.skipif(not espeak_available(), reason="needs the optional speech extra (pip install '.[speech]')")
 
@@ -76,15 +76,24 @@ def test_batch_evaluation_writes_rows_averages_and_examples(trained, tmp_path: P
     for example in ("000", "001"):
         files = {p.name for p in (tmp_path / "examples" / example).iterdir()}
         assert {"mixture.wav", "estimate.wav", "target.wav", "interferer1.wav", "spectrograms.png"} <= files
+
+
+@pytest.mark.slow  # ~20 s: two more evaluations
+def test_batch_evaluation_is_the_same_every_time_and_refuses_another_task(trained, tmp_path: Path):
+    out, modality = trained
     if modality == "audio":
-        return
-    # The same fixed mixtures every time: a second evaluation gives the same rows.
-    again = run("eval.py", f"ckpt={ckpt}", "eval.num_mixtures=6", "eval.num_examples=0", "eval.workers=1",
-                f"paths.data_dir={out / 'data'}", f"hydra.run.dir={tmp_path / 'again'}")
-    assert again.returncode == 0, again.stderr[-3000:]
-    with open(tmp_path / "again" / "mixtures.csv") as f:
-        assert list(csv.DictReader(f)) == rows
-    wrong = run("eval.py", "task=word_classification", f"ckpt={ckpt}", f"hydra.run.dir={tmp_path / 'wrong'}")
+        pytest.skip("the audio-visual model's run shows it")
+    ckpt = out / "run" / "checkpoints" / "last.ckpt"
+    first, again, wrong = run_all(
+        ("eval.py", f"ckpt={ckpt}", "eval.num_mixtures=6", "eval.num_examples=0", "eval.workers=2",
+         f"paths.data_dir={out / 'data'}", f"hydra.run.dir={tmp_path / 'first'}"),
+        ("eval.py", f"ckpt={ckpt}", "eval.num_mixtures=6", "eval.num_examples=0", "eval.workers=1",
+         f"paths.data_dir={out / 'data'}", f"hydra.run.dir={tmp_path / 'again'}"),
+        ("eval.py", "task=word_classification", f"ckpt={ckpt}", f"hydra.run.dir={tmp_path / 'wrong'}"))
+    assert first.returncode == 0 and again.returncode == 0, first.stderr[-3000:] + again.stderr[-3000:]
+    with open(tmp_path / "first" / "mixtures.csv") as f, open(tmp_path / "again" / "mixtures.csv") as g:
+        rows = list(csv.DictReader(f))
+        assert len(rows) == 6 and list(csv.DictReader(g)) == rows  # the same fixed mixtures, any worker count
     assert wrong.returncode != 0 and "is a separation checkpoint" in wrong.stderr
 
 
@@ -112,6 +121,7 @@ def test_separation_configs_are_checked_at_start_up(compose_train):
     validate_training_config(compose_train("experiment=separation", "modality=audio"))
 
 
+@pytest.mark.slow  # ~16 s; the staged runs themselves are in tests/test_resume.py
 def test_the_audio_visual_recipe_trains_its_lip_stream_first_and_keeps_it_frozen(tmp_path: Path):
     import torch
 
