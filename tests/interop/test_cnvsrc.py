@@ -15,15 +15,14 @@ import torch
 from hydra.utils import instantiate
 
 from lipreading.data.tokenizer import CharListUnits, SentencePieceUnits
-from lipreading.interop.auto_avsr import auto_avsr_listing
-from lipreading.interop.cnvsrc import CNVSRCCheckpointError, LISTING, cnvsrc_state_dict, find_cnvsrc_units, import_cnvsrc
-from lipreading.interop.auto_avsr import map_auto_avsr_state_dict
+from lipreading.interop.auto_avsr import auto_avsr_listing, map_auto_avsr_state_dict
+from lipreading.interop.cnvsrc import LISTING, CNVSRCCheckpointError, cnvsrc_state_dict, find_cnvsrc_units, import_cnvsrc
 from lipreading.run.build import build_task, network_state
 from lipreading.run.checkpoint import read_checkpoint
 from lipreading.run.import_checkpoint import IMPORTERS, compose_training_config, import_checkpoint
 from tests.data.test_auto_avsr_layout import write_mouth_video
 from tests.helpers.auto_avsr import TINY, write_units
-from tests.helpers.cnvsrc import cnvsrc_state, write_char_units
+from tests.helpers.cnvsrc import CHARACTERS, cnvsrc_state, write_char_units
 from tests.test_experiments import _run as run_one_batch
 
 UNITS = 4470  # the 2024/2025 baselines' char_units.txt: blank, <unk>, 4,467 characters, <sos>/<eos>
@@ -61,7 +60,7 @@ def test_the_imported_checkpoint_holds_its_weights_units_and_record(imported):
     source, path, state, units = imported
     checkpoint = read_checkpoint(path)
     assert "cnvsrc" in IMPORTERS and checkpoint.kind == "sentence" and checkpoint.record["origin"]["by"] == "import:cnvsrc"
-    assert checkpoint.units() == units and len(units) == len(write_char_units.__defaults__[0]) + 3
+    assert checkpoint.units() == units and len(units) == len(CHARACTERS) + 3
     assert checkpoint.record["input"]["frame_size"] == 96 and checkpoint.record["input"]["crop_size"] == 88
     assert checkpoint.config["task"]["decoding"]["ctc_weight"] == 0.5 and checkpoint.config["task"]["decoding"]["beam_size"] == 40
     ours = network_state(checkpoint)
