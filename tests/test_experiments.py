@@ -38,6 +38,7 @@ RUN_ELSEWHERE = {
     "separation": "tests/test_separation.py (trained, both modalities)",
     "av_separation": "tests/test_separation.py::test_the_audio_visual_recipe_trains_its_lip_stream_first_and_keeps_it_frozen",
     "lrs3_auto_avsr": "tests/interop/test_auto_avsr.py::test_train_fine_tunes_the_import_on_auto_avsrs_prepared_layout",
+    "cnvsrc_conformer": "tests/interop/test_cnvsrc.py::test_cnvsrc_conformer_trains_one_batch_from_the_import_on_the_baselines_prepared_layout",
 }
 
 

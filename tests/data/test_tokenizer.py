@@ -3,8 +3,8 @@ import json
 import pytest
 
 from lipreading.data.tokenizer import (
-    BOS_ID, EOS_ID, PAD_ID, SPECIAL_TOKENS, UNK_CHAR, UNK_ID, CharTokenizer, SentencePieceUnits, TokenizerError,
-    load_units, normalise_text, units_from_dict,
+    BOS_ID, EOS_ID, PAD_ID, SPECIAL_TOKENS, UNK_CHAR, UNK_ID, CharListUnits, CharTokenizer, SentencePieceUnits,
+    TokenizerError, listed_characters, load_units, normalise_text, units_from_dict,
 )
 
 
@@ -110,3 +110,18 @@ def test_a_model_file_with_auto_avsrs_units_list_uses_its_ids(tmp_path):
 def test_english_punctuation_keeps_word_apostrophes():
     assert normalise_text("We’re here, aren't we? 'Tis 'quoted' ' x", "keep_apostrophes") == "We're here aren't we 'Tis 'quoted' x"
     assert normalise_text("aren't", "remove") == "aren t"
+
+
+def test_listed_characters_keep_the_lists_ids_and_layout(tmp_path):
+    """A CNVSRC baseline char_units.txt ('<unk> 1', 'CHAR N'): its ids as listed, blank 0, <eos> = <sos> last."""
+    path = tmp_path / "char_units.txt"
+    write_auto_avsr_units(path, list("我们今天上课"))
+    units = CharListUnits.from_file(path)
+    assert units.tokens[:3] == ["<blank>", "<unk>", "我"] and units.tokens[-1] == "<eos>" and len(units) == 9
+    assert (units.blank_id, units.pad_id, units.unk_id, units.bos_id, units.eos_id) == (0, 0, 1, 8, 8)
+    assert units.encode("我们，今天 跳课！") == [2, 3, 4, 5, 1, 7]  # punctuation and spaces beside CJK dropped
+    assert units.decode([2, 0, 3, 1, 8, 4]) == "我们" + UNK_CHAR and units.oov_characters("我跳") == ["跳"]
+    assert units_from_dict(units.to_dict()) == units and listed_characters(["我们"], units_file=path) == units
+    write_auto_avsr_units(path, ["我", "们", "我"])
+    with pytest.raises(TokenizerError, match=r"char_units\.txt: the units must be distinct single characters.*\['我'\]"):
+        CharListUnits.from_file(path)

@@ -17,6 +17,10 @@ datamodule is given (``data/units=sentencepiece_file`` with that model and units
 used as they are, and the reference text is their decoding. Rows that cannot be used (a missing video,
 a malformed field, an id beyond the units) are counted, reported once and left out; an unreadable video
 is skipped with a message when it is read. The audio (``modality=av``) is the ``.wav`` beside each video.
+
+The CNVSRC baselines (forks of Auto-AVSR, ``data=cnvsrc``) write the same rows into ``ROOT/<label_dir>/{train,valid,
+test}.csv`` (``label_dir`` ``cncvs``, ``cnvsrc-single``, ...) with the ids of their own units (``datamodule/
+char_units.txt``); ``label_dir`` names that folder (Auto-AVSR's: ``labels``).
 """
 
 from __future__ import annotations
@@ -49,10 +53,15 @@ class LabelledUtterance(Utterance):
     tokens: tuple[int, ...] = ()
 
 
-def read_label_list(root: Path, path: Path, units: Units) -> Manifest:
+AUTO_AVSR_UNITS_HINT = ("Auto-AVSR's units (data.units.model=.../unigram5000.model "
+                        "data.units.units_file=.../unigram5000_units.txt)")
+
+
+def read_label_list(root: Path, path: Path, units: Units, units_hint: str = AUTO_AVSR_UNITS_HINT) -> Manifest:
     """The usable rows of one Auto-AVSR label list (``dataset,rel_path,input_length,token_ids``)."""
     if not path.is_file():
-        raise FileNotFoundError(f"label list {path} does not exist (Auto-AVSR writes them into ROOT/labels/)")
+        raise FileNotFoundError(f"label list {path} does not exist (Auto-AVSR writes them into ROOT/labels/, "
+                                "the CNVSRC baselines into ROOT/<dataset>/; set data.label_dir and data.label_lists)")
     manifest = Manifest()
     for line, row in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
         if not row.strip():
@@ -71,8 +80,7 @@ def read_label_list(root: Path, path: Path, units: Units) -> Manifest:
         if not tokens:
             manifest.skipped.append(f"{where}: no token ids")
         elif max(tokens) >= units.eos_id or min(tokens) <= units.blank_id:
-            manifest.skipped.append(f"{where}: token ids outside 1..{units.eos_id - 1}, the pieces of {units!r}; give Auto-AVSR's "
-                                    "units (data.units.model=.../unigram5000.model data.units.units_file=.../unigram5000_units.txt)")
+            manifest.skipped.append(f"{where}: token ids outside 1..{units.eos_id - 1}, the units of {units!r}; give {units_hint}")
         elif not video.is_file():
             manifest.skipped.append(f"{where}: video {video} not found")
         else:
@@ -130,8 +138,9 @@ class LabelListDataset(SentenceClipDataset):
 class AutoAVSRDataModule(SentenceDataModule):
     """Auto-AVSR's prepared data (``ROOT/labels/*.csv`` + ``ROOT/<dataset>/...mp4``), batched by length.
 
-    ``label_lists`` names the list of each split (files in ``ROOT/labels``); ``units`` must be
-    Auto-AVSR's (the ids of the lists). Training leaves out clips longer than ``max_frames``.
+    ``label_lists`` names the list of each split (files in ``ROOT/<label_dir>``); ``units`` must be
+    the units the lists were written with (Auto-AVSR's, or a CNVSRC baseline's: ``units_hint`` says
+    which in the message about ids beyond them). Training leaves out clips longer than ``max_frames``.
     Transforms, batching (the length-bucket sampler), audio (``modality=av``): as :class:`SentenceDataModule`.
     """
 
@@ -142,10 +151,13 @@ class AutoAVSRDataModule(SentenceDataModule):
         eval_transform: VideoTransform,
         label_lists: Mapping[str, str],
         units: Units | UnitsFactory,
+        label_dir: str = "labels",
+        units_hint: str = AUTO_AVSR_UNITS_HINT,
         **kwargs: Any,
     ) -> None:
         super().__init__(root, train_transform, eval_transform, units=units, **kwargs)
         self.label_lists = dict(label_lists)
+        self.label_dir, self.units_hint = label_dir, units_hint
 
     @property
     def tokenizer(self) -> Units:
@@ -163,8 +175,8 @@ class AutoAVSRDataModule(SentenceDataModule):
         if split not in self._manifests:
             if split not in self.label_lists:
                 raise FileNotFoundError(f"no label list for split {split!r}: set data.label_lists.{split}")
-            path = self.root / "labels" / self.label_lists[split]
-            manifest = read_label_list(self.root, path, self.tokenizer)
+            path = self.root / self.label_dir / self.label_lists[split]
+            manifest = read_label_list(self.root, path, self.tokenizer, self.units_hint)
             manifest.report(str(path))
             if not manifest.utterances:
                 raise FileNotFoundError(f"{path}: no usable clips. {self.setup_hint}".strip())

@@ -1,4 +1,5 @@
-"""Sentence units: characters (:class:`CharTokenizer`) or SentencePiece pieces (:class:`SentencePieceUnits`), one interface.
+"""Sentence units: characters (:class:`CharTokenizer`, :class:`CharListUnits`) or SentencePiece pieces
+(:class:`SentencePieceUnits`), one interface.
 
 Every kind of units exposes ``len()``, the special ids ``blank_id``, ``pad_id``, ``bos_id``, ``eos_id``,
 ``unk_id`` (the models, decoders, CTC and search take them from here, never from constants of their
@@ -10,7 +11,8 @@ SentencePiece, loaded from a ``.model`` file such as Auto-AVSR's ``unigram5000.m
 Characters: ids 0-3 are the special tokens ``<pad> <bos> <eos> <unk>``; id 0 doubles as the CTC blank
 (a padded target position is never a CTC label, so the two roles never meet).
 SentencePiece: Auto-AVSR's layout, ``0 <blank>, 1 <unk>, pieces..., last <eos>`` with
-``<sos> = <eos>`` and padding = blank.
+``<sos> = <eos>`` and padding = blank. Characters from a units list (the CNVSRC baselines'
+``char_units.txt``): the same layout, one character a unit.
 """
 
 from __future__ import annotations
@@ -352,8 +354,105 @@ def pretrained_sentencepiece(
     return units
 
 
+class CharListUnits:
+    """Characters <-> ids of a units list in Auto-AVSR's layout: 0 ``<blank>``, 1 ``<unk>``, the characters, last ``<eos>``.
+
+    The units of the CNVSRC 2024 and 2025 baselines (forks of Auto-AVSR): ``datamodule/char_units.txt`` of
+    github.com/sectum1919/CNVSRC2024Baseline (read at 3464e7c; identical in github.com/liu12366262626/CNVSRC2025
+    ``VSR/``), ``CHAR ID`` per line from ``<unk> 1``, 4,467 characters, and its ``TextTransform`` (``datamodule/
+    transforms.py``): one id per character of the text, ``<unk>`` for a character outside the list, ``<blank>``
+    prepended and ``<eos>`` (= ``<sos>``) appended, so 4,470 outputs. Text is normalised (``punctuation``, see
+    :func:`normalise_text`) before it is split into characters.
+    """
+
+    blank_id = pad_id = 0
+    unk_id = 1
+
+    def __init__(self, characters: Sequence[str], punctuation: str = "remove", source: str = "units list") -> None:
+        normalise_text("", punctuation)  # validates the mode
+        characters = list(characters)
+        if not characters or characters[0] != SENTENCEPIECE_UNK:
+            raise TokenizerError(f"{source}: the first unit must be {SENTENCEPIECE_UNK!r} (Auto-AVSR's layout)")
+        duplicates = sorted(c for c, n in Counter(characters).items() if n > 1)
+        longer = [c for c in characters[1:] if len(c) != 1]
+        if duplicates or longer:
+            raise TokenizerError(f"{source}: the units must be distinct single characters after {SENTENCEPIECE_UNK!r}; "
+                                 f"duplicates {duplicates[:5]}, longer units {longer[:5]}")
+        self.punctuation = punctuation
+        self.tokens: list[str] = [SENTENCEPIECE_BLANK, *characters, SENTENCEPIECE_EOS]
+        self._ids = {c: i for i, c in enumerate(self.tokens) if 0 < i < len(self.tokens) - 1}
+
+    @classmethod
+    def from_file(cls, units_file: str | os.PathLike, punctuation: str = "remove") -> CharListUnits:
+        """The units of a ``CHAR ID`` list such as the CNVSRC baselines' ``char_units.txt``."""
+        return cls(read_units_file(units_file), punctuation, source=str(units_file))
+
+    def __len__(self) -> int:
+        return len(self.tokens)
+
+    @property
+    def eos_id(self) -> int:
+        return len(self.tokens) - 1
+
+    bos_id = eos_id  # the baselines' sos = eos = odim - 1
+
+    def normalise(self, text: str) -> str:
+        return normalise_text(text, self.punctuation)
+
+    def encode(self, text: str) -> list[int]:
+        """Ids of the normalised ``text`` (no ``<eos>``); a character outside the list is ``<unk>``."""
+        return [self._ids.get(c, self.unk_id) for c in self.normalise(text)]
+
+    def decode(self, ids: Iterable[int]) -> str:
+        """Text of ``ids``, stopping at ``<eos>``; blanks skipped, ``<unk>`` reads as U+FFFD."""
+        chars = []
+        for i in ids:
+            i = int(i)
+            if i == self.eos_id:
+                break
+            if 0 < i < self.eos_id:
+                chars.append(UNK_CHAR if i == self.unk_id else self.tokens[i])
+        return "".join(chars)
+
+    def oov_characters(self, text: str) -> list[str]:
+        """The characters of the normalised ``text`` that are not in the list."""
+        return [c for c in self.normalise(text) if c not in self._ids]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"type": "char_list", "punctuation": self.punctuation, "units": self.tokens[1:-1]}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], source: str = "tokenizer") -> CharListUnits:
+        units = data.get("units") if isinstance(data, dict) else None
+        if not isinstance(units, list):
+            raise TokenizerError(f"{source}: not a character units list (expected 'units' starting with {SENTENCEPIECE_UNK!r})")
+        return cls(units, data.get("punctuation", "remove"), source)
+
+    def save(self, path: str | os.PathLike) -> None:
+        atomic_write_json(path, self.to_dict())
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, CharListUnits) and self.to_dict() == other.to_dict()
+
+    def __repr__(self) -> str:
+        return f"CharListUnits({len(self)} tokens, punctuation={self.punctuation!r})"
+
+
+def listed_characters(texts: Iterable[str] = (), *, units_file: str | os.PathLike, punctuation: str = "remove") -> CharListUnits:
+    """The units of a ``CHAR ID`` list (``data/units=char_units_file``), read when a datamodule first needs them;
+    logs how many of the training ``texts`` hold characters outside it."""
+    units = CharListUnits.from_file(units_file, punctuation)
+    texts = list(texts)
+    unknown = sum(bool(units.oov_characters(t)) for t in texts)
+    if unknown:
+        log.warning("%s: %d of %d training transcripts hold characters outside the list (read as <unk>)",
+                    units_file, unknown, len(texts))
+    return units
+
+
 UNIT_TYPES: dict[str, Callable[[dict[str, Any], str], Units]] = {
     "char": CharTokenizer.from_dict, "sentencepiece": SentencePieceUnits.from_dict,
+    "char_list": CharListUnits.from_dict,
 }
 """``to_dict()["type"]`` -> the function that rebuilds those units from their dict."""
 

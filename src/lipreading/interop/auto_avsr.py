@@ -65,9 +65,10 @@ class ListedTensor(NamedTuple):
 
 
 @functools.cache
-def auto_avsr_listing() -> tuple[ListedTensor, ...]:
-    """The key names, shapes and dtypes of Auto-AVSR's VSR checkpoints, in their state dict's order."""
-    text = resources.files(__package__).joinpath(f"listings/{LISTING}.txt").read_text(encoding="utf-8")
+def auto_avsr_listing(name: str = LISTING) -> tuple[ListedTensor, ...]:
+    """The key names, shapes and dtypes of Auto-AVSR's VSR checkpoints (or of another ``listings/<name>.txt``:
+    ``cnvsrc_vsr``, its CNVSRC forks'), in their state dict's order."""
+    text = resources.files(__package__).joinpath(f"listings/{name}.txt").read_text(encoding="utf-8")
     listed = []
     for line in text.splitlines():
         if not line or line.startswith("#"):

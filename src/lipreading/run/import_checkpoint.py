@@ -3,6 +3,7 @@
     python -m lipreading.run.import_checkpoint format=tcn_reference path=resnet18_dctcn_video.pth out=dctcn.ckpt
     python -m lipreading.run.import_checkpoint format=tcn_reference path=FILE out=OUT.ckpt model=resnet18_dctcn data.use_boundary=true
     python -m lipreading.run.import_checkpoint format=auto_avsr path=vsr_trlrs3_base.pth out=auto_avsr_lrs3.ckpt
+    python -m lipreading.run.import_checkpoint format=cnvsrc path=model_avg_cncvs_cnvsrc-single.pth out=cnvsrc_single.ckpt
 
 ``format`` names an entry of :data:`IMPORTERS`: a function of ``lipreading.interop.<format>`` that reads the file
 and recognises it (:class:`~lipreading.interop.foreign.ForeignModel`). Our training config is composed from
@@ -29,6 +30,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 from lipreading.interop.foreign import ForeignModel
 from lipreading.interop.tcn_reference import import_tcn_reference
 from lipreading.interop.auto_avsr import import_auto_avsr
+from lipreading.interop.cnvsrc import import_cnvsrc
 from lipreading.run.build import build_task, stored_config
 from lipreading.run.checkpoint import training_record, write_checkpoint
 from lipreading.run.configs import register_configs
@@ -41,6 +43,7 @@ log = logging.getLogger(__name__)
 IMPORTERS: dict[str, Callable[[Path], ForeignModel]] = {
     "tcn_reference": import_tcn_reference,  # Lipreading_using_TCN's model zoo (word models, video and audio)
     "auto_avsr": import_auto_avsr,  # Auto-AVSR's released VSR models (sentences, English, SentencePiece units)
+    "cnvsrc": import_cnvsrc,  # the CNVSRC baselines' Mandarin VSR models (Auto-AVSR forks, character units)
 }
 
 REQUIRED = ("format", "path", "out")
