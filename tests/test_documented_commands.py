@@ -111,3 +111,17 @@ def test_every_documented_override_is_accepted_as_written(where, script, text):
                 compose(ENTRY_POINTS[script], overrides=overrides, return_hydra_config=True)
             except Exception as e:  # noqa: BLE001 - report which documented command failed, and how
                 pytest.fail(f"{where}: python {script} {' '.join(overrides)}\n{type(e).__name__}: {e}")
+
+
+def test_the_readmes_table_of_config_groups_lists_every_option():
+    """The README's table names every option of each config group it lists (and no option that does not exist)."""
+    import re
+
+    rows = {m.group(1): m.group(2) for m in re.finditer(r"^\| `([a-z/_]+)` \| (.*) \| [^|]*\|$",
+                                                        (REPO / "README.md").read_text(), re.MULTILINE)}
+    assert {"data", "model", "model/frontend", "model/backend", "task", "trainer", "experiment"} <= set(rows)
+    for group, text in rows.items():
+        options = {p.stem for p in (REPO / "conf" / group).glob("*.yaml")}
+        named = set(re.findall(r"`([A-Za-z0-9_.]+)`", text))
+        assert options <= named, f"README's `{group}` row lacks {sorted(options - named)}"
+        assert named - options <= {"time_budget", "EMAWeightAveraging"}, f"README's `{group}` row names {sorted(named - options)}"
