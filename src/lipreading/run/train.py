@@ -12,6 +12,7 @@ import pytorch_lightning as pl
 import torch
 from omegaconf import DictConfig, OmegaConf
 from pytorch_lightning.callbacks import ModelCheckpoint
+from pytorch_lightning.loggers import WandbLogger
 
 from lipreading.callbacks.exact_resume import ExactResume
 from lipreading.run.build import build_task, build_trainer, initialise, stored_config
@@ -44,6 +45,18 @@ def check_resumable(ckpt_path: str) -> None:
     if origin != "train.py":
         raise ConfigError(f"ckpt_path={ckpt_path} was written by {origin}, not by a training run, so there is no "
                           f"run to resume; start from its weights with init_from.model={ckpt_path}")
+
+
+def finish_wandb_runs(trainer: pl.Trainer) -> None:
+    """End the W&B runs of ``trainer``'s loggers.
+
+    NOTE: Lightning's WandbLogger leaves its run open until the process exits, and a later WandbLogger in
+    the same process reuses an open run: a Hydra sweep's next job (the basic launcher runs the jobs in one
+    process), a staged run's next stage or a born-again generation would log into the first one's run.
+    """
+    for logger in trainer.loggers:
+        if isinstance(logger, WandbLogger) and getattr(logger, "_experiment", None) is not None:
+            logger.experiment.finish()
 
 
 def train(cfg: DictConfig, started_at: float | None = None) -> dict[str, float]:
@@ -85,16 +98,19 @@ def _train(cfg: DictConfig, started_at: float) -> dict[str, float]:
     log.info("model: %s parameters", f"{sum(p.numel() for p in task.parameters()):,}")
 
     start = time.perf_counter()
-    trainer.fit(task, datamodule=datamodule, ckpt_path=ckpt_path)
-    metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
-    metrics["train_seconds"] = time.perf_counter() - start
-    metrics["train_steps"] = trainer.global_step
+    try:
+        trainer.fit(task, datamodule=datamodule, ckpt_path=ckpt_path)
+        metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
+        metrics["train_seconds"] = time.perf_counter() - start
+        metrics["train_steps"] = trainer.global_step
 
-    if cfg.get("test"):
-        best = next((c.best_model_path for c in trainer.checkpoint_callbacks if isinstance(c, ModelCheckpoint)), "")
-        results = trainer.test(task, datamodule=datamodule, ckpt_path=best or None)
-        metrics.update({k: float(v) for k, v in results[0].items()})
-        metrics["best_checkpoint"] = best
+        if cfg.get("test"):
+            best = next((c.best_model_path for c in trainer.checkpoint_callbacks if isinstance(c, ModelCheckpoint)), "")
+            results = trainer.test(task, datamodule=datamodule, ckpt_path=best or None)
+            metrics.update({k: float(v) for k, v in results[0].items()})
+            metrics["best_checkpoint"] = best
+    finally:
+        finish_wandb_runs(trainer)
     metrics["total_seconds"] = time.perf_counter() - start
     metrics["objective"] = objective(metrics, cfg)
     atomic_write_json(output_dir / "metrics.json", metrics)
