@@ -34,7 +34,7 @@ from typing import Any, NamedTuple
 import torch
 from torch import nn
 
-from lipreading.data.tokenizer import SentencePieceUnits
+from lipreading.data.tokenizer import SentencePieceUnits, Units
 from lipreading.interop.foreign import ForeignModel, load_foreign_file
 from lipreading.models.backends.conformer import AUTO_AVSR_NAMES
 from lipreading.utils.errors import CheckpointError
@@ -271,24 +271,34 @@ def find_units(path: str | Path) -> SentencePieceUnits:
 # --- the import command's entry ---------------------------------------------------------------------------------
 
 
+def checked_outputs(state: Mapping[str, torch.Tensor], units: Units, path: str | Path, error: type[Exception],
+                    units_named: str, hint: str = "") -> int:
+    """The number of units the CTC head of ``state`` (Auto-AVSR's names) predicts, which must be ``len(units)``."""
+    outputs = int(state["ctc.ctc_lo.weight"].shape[0])
+    if outputs != len(units):
+        raise error(f"{path} predicts {outputs} units but the units beside it ({units_named}) have {len(units)}: "
+                    f"use the units the checkpoint was trained with{hint}")
+    return outputs
+
+
+def auto_avsr_foreign_model(format: str, description: str, overrides: tuple[str, ...], state: dict[str, torch.Tensor],
+                            units: Units, preparation: str) -> ForeignModel:
+    """A network of Auto-AVSR's structure (``state`` under its names) as the import command takes it;
+    ``preparation``: the URL of the preprocessing its inputs need."""
+    return ForeignModel(
+        format=format,
+        description=description,
+        overrides=overrides,
+        map_onto=lambda net: map_auto_avsr_state_dict(state, net),
+        units=units,
+        input={"frame_size": FRAME_SIZE, "preprocessing": {"reference": preparation}},
+    )
+
+
 def import_auto_avsr(path: str | Path) -> ForeignModel:
     """An Auto-AVSR VSR checkpoint with its units: our config for it (``experiment=lrs3_auto_avsr``) and its key map."""
     state = read_auto_avsr_checkpoint(path)
     units = find_units(path)
-    outputs = int(state["ctc.ctc_lo.weight"].shape[0])
-    if outputs != len(units):
-        raise AutoAVSRCheckpointError(
-            f"{path} predicts {outputs} units but the units beside it ({UNITS_MODEL} + {UNITS_LIST}) have "
-            f"{len(units)}: use the units the checkpoint was trained with"
-        )
-    return ForeignModel(
-        format="auto_avsr",
-        description=f"Auto-AVSR's VSR model ({len(state)} entries, {outputs} units)",
-        overrides=OVERRIDES,
-        map_onto=lambda net: map_auto_avsr_state_dict(state, net),
-        units=units,
-        input={
-            "frame_size": FRAME_SIZE,
-            "preprocessing": {"reference": f"{AUTO_AVSR_URL}/tree/{AUTO_AVSR_COMMIT}/preparation"},
-        },
-    )
+    outputs = checked_outputs(state, units, path, AutoAVSRCheckpointError, f"{UNITS_MODEL} + {UNITS_LIST}")
+    return auto_avsr_foreign_model("auto_avsr", f"Auto-AVSR's VSR model ({len(state)} entries, {outputs} units)",
+                                   OVERRIDES, state, units, f"{AUTO_AVSR_URL}/tree/{AUTO_AVSR_COMMIT}/preparation")

@@ -30,7 +30,7 @@ from typing import Any
 import torch
 
 from lipreading.data.tokenizer import CharListUnits, SentencePieceUnits, Units
-from lipreading.interop.auto_avsr import FRAME_SIZE, AutoAVSRCheckpointError, auto_avsr_state_dict, map_auto_avsr_state_dict
+from lipreading.interop.auto_avsr import AutoAVSRCheckpointError, auto_avsr_foreign_model, auto_avsr_state_dict, checked_outputs
 from lipreading.interop.foreign import ForeignModel, load_foreign_file
 
 log = logging.getLogger(__name__)
@@ -101,22 +101,10 @@ def import_cnvsrc(path: str | Path) -> ForeignModel:
     loaded = load_foreign_file(path, "CNVSRC checkpoint", CNVSRCCheckpointError, f"download it as the README of {CNVSRC_URL} says")
     state, dropped = cnvsrc_state_dict(loaded, str(path))
     units = find_cnvsrc_units(path)
-    outputs = int(state["ctc.ctc_lo.weight"].shape[0])
-    if outputs != len(units):
-        raise CNVSRCCheckpointError(
-            f"{path} predicts {outputs} units but the units beside it ({units!r}) have {len(units)}: use the units "
-            "the checkpoint was trained with (2024/2025: char_units.txt, 4,470; 2023: unigram5000, 5,906)"
-        )
+    outputs = checked_outputs(state, units, path, CNVSRCCheckpointError, repr(units),
+                              " (2024/2025: char_units.txt, 4,470; 2023: unigram5000, 5,906)")
     if dropped:
         log.info("%s: left out its right-to-left decoder (%d r_decoder.* entries; only their training loss uses it)", path, dropped)
-    return ForeignModel(
-        format="cnvsrc",
-        description=f"a CNVSRC baseline VSR model ({len(state)} entries used, {dropped} of r_decoder left out, {outputs} units)",
-        overrides=OVERRIDES,
-        map_onto=lambda net: map_auto_avsr_state_dict(state, net),
-        units=units,
-        input={
-            "frame_size": FRAME_SIZE,
-            "preprocessing": {"reference": f"{CNVSRC_URL}/tree/3464e7cbf8282b6da3b0fece8711aa52f91f2c4f/preparation"},
-        },
-    )
+    return auto_avsr_foreign_model(
+        "cnvsrc", f"a CNVSRC baseline VSR model ({len(state)} entries used, {dropped} of r_decoder left out, {outputs} units)",
+        OVERRIDES, state, units, f"{CNVSRC_URL}/tree/3464e7cbf8282b6da3b0fece8711aa52f91f2c4f/preparation")
