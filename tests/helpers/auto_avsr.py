@@ -8,13 +8,14 @@ of the rows for the decoder's q, k, v projections).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
 from torch import nn
 
 from lipreading.data.tokenizer import SentencePieceUnits
-from lipreading.interop.auto_avsr import UNITS_LIST, UNITS_MODEL, auto_avsr_listing, auto_avsr_place
+from lipreading.interop.auto_avsr import LISTING, UNITS_LIST, UNITS_MODEL, auto_avsr_listing, auto_avsr_place
 
 # A small Auto-AVSR model: its layout, our tiny widths (overrides of experiment=lrs3_auto_avsr).
 TINY = ["model.frontend.widths=[8,8,16,16]", "model.backend.d_model=32", "model.backend.num_heads=2", "model.backend.ffn_dim=64",
@@ -33,13 +34,17 @@ def write_units(folder: Path) -> SentencePieceUnits:
     return units
 
 
-def auto_avsr_state(net: nn.Module, seed: int = 0) -> dict[str, torch.Tensor]:
-    """Random tensors under Auto-AVSR's names, in its order, shaped for ``net`` (entries it has no place for are left out)."""
+def auto_avsr_state(net: nn.Module, seed: int = 0, listing: str = LISTING,
+                    auto_avsr_name: Callable[[str], str] = lambda name: name) -> dict[str, torch.Tensor]:
+    """Random tensors under Auto-AVSR's names, in its order, shaped for ``net`` (entries it has no place for are left out).
+
+    Or those of another ``listing`` (a fork's) whose names ``auto_avsr_name`` reads as Auto-AVSR's.
+    """
     generator = torch.Generator().manual_seed(seed)
     ours = net.state_dict()
     state = {}
-    for listed in auto_avsr_listing():
-        place = auto_avsr_place(listed.name)
+    for listed in auto_avsr_listing(listing):
+        place = auto_avsr_place(auto_avsr_name(listed.name))
         if place is None or place.key not in ours:
             continue  # a block beyond the small network's
         shape = list(ours[place.key].shape)

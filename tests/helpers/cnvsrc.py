@@ -14,8 +14,8 @@ import torch
 from torch import nn
 
 from lipreading.data.tokenizer import CharListUnits
-from lipreading.interop.auto_avsr import auto_avsr_listing, auto_avsr_place
 from lipreading.interop.cnvsrc import CHAR_UNITS, LISTING, RENAMED, RIGHT_TO_LEFT
+from tests.helpers.auto_avsr import auto_avsr_state
 
 CHARACTERS = "我们今天在学校习唇语识别他她上课唱歌年好的是不了人有这个中大来"
 
@@ -40,18 +40,4 @@ def auto_avsr_name(name: str) -> str:
 
 def cnvsrc_state(net: nn.Module, seed: int = 0) -> dict[str, torch.Tensor]:
     """Random tensors under their names, in their order, shaped for ``net`` (entries beyond the small network left out)."""
-    generator = torch.Generator().manual_seed(seed)
-    ours = net.state_dict()
-    state = {}
-    for listed in auto_avsr_listing(LISTING):
-        place = auto_avsr_place(auto_avsr_name(listed.name))
-        if place is None or place.key not in ours:
-            continue
-        shape = list(ours[place.key].shape)
-        if place.parts > 1:
-            shape[0] //= place.parts
-        if listed.dtype == torch.int64:
-            state[listed.name] = torch.randint(0, 1000, shape, generator=generator)
-        else:
-            state[listed.name] = torch.rand(shape, generator=generator) + 0.5
-    return state
+    return auto_avsr_state(net, seed, LISTING, auto_avsr_name)
