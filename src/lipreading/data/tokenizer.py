@@ -196,7 +196,42 @@ def read_units_file(path: str | os.PathLike) -> list[str]:
     return pieces
 
 
-class SentencePieceUnits:
+class AutoAVSRLayout:
+    """Auto-AVSR's id layout, shared by its pieces and by the CNVSRC baselines' characters: 0 ``<blank>`` (also
+    padding), 1 ``<unk>``, the units, last ``<eos>`` (= ``<sos>``); ``tokens`` holds them all in that order."""
+
+    tokens: list[str]
+    blank_id = pad_id = 0
+    unk_id = 1
+
+    def __len__(self) -> int:
+        return len(self.tokens)
+
+    @property
+    def eos_id(self) -> int:
+        return len(self.tokens) - 1
+
+    bos_id = eos_id  # Auto-AVSR's sos = eos = odim - 1
+
+    def _units_of(self, ids: Iterable[int]) -> list[str]:
+        """The units of ``ids`` up to ``<eos>``; blanks skipped, ``<unk>`` as U+FFFD."""
+        units = []
+        for i in ids:
+            i = int(i)
+            if i == self.eos_id:
+                break
+            if 0 < i < self.eos_id:
+                units.append(UNK_CHAR if i == self.unk_id else self.tokens[i])
+        return units
+
+    def save(self, path: str | os.PathLike) -> None:
+        atomic_write_json(path, self.to_dict())
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, type(self)) and self.to_dict() == other.to_dict()
+
+
+class SentencePieceUnits(AutoAVSRLayout):
     """SentencePiece pieces <-> ids in Auto-AVSR's layout: 0 ``<blank>``, 1 ``<unk>``, the pieces, last ``<eos>``.
 
     Paper: T. Kudo, J. Richardson, "SentencePiece: a simple and language independent subword
@@ -271,18 +306,6 @@ class SentencePieceUnits:
         pieces = read_units_file(units_file) if units_file is not None else None
         return cls(proto, pieces, punctuation, uppercase, source=str(path))
 
-    def __len__(self) -> int:
-        return len(self.tokens)
-
-    blank_id = pad_id = 0
-    unk_id = 1
-
-    @property
-    def eos_id(self) -> int:
-        return len(self.tokens) - 1
-
-    bos_id = eos_id  # Auto-AVSR's sos = eos = odim - 1
-
     @staticmethod
     def _normalise(text: str, punctuation: str, uppercase: bool) -> str:
         text = normalise_text(text, punctuation)
@@ -301,14 +324,7 @@ class SentencePieceUnits:
 
     def decode(self, ids: Iterable[int]) -> str:
         """Text of ``ids``, stopping at ``<eos>``; blanks skipped, ``<unk>`` reads as U+FFFD (Auto-AVSR's join)."""
-        pieces = []
-        for i in ids:
-            i = int(i)
-            if i == self.eos_id:
-                break
-            if 0 < i < self.eos_id:
-                pieces.append(UNK_CHAR if i == self.unk_id else self.tokens[i])
-        return " ".join("".join(pieces).replace(WORD_BOUNDARY, " ").split())
+        return " ".join("".join(self._units_of(ids)).replace(WORD_BOUNDARY, " ").split())
 
     def oov_characters(self, text: str) -> list[str]:
         """The characters of the normalised ``text`` that only ``<unk>`` can stand for."""
@@ -329,12 +345,6 @@ class SentencePieceUnits:
             raise TokenizerError(f"{source}: not SentencePiece units (expected base64 'model' and 'pieces')") from e
         return cls(model, pieces, data.get("punctuation", "keep_apostrophes"), data.get("uppercase", True), source)
 
-    def save(self, path: str | os.PathLike) -> None:
-        atomic_write_json(path, self.to_dict())
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, SentencePieceUnits) and self.to_dict() == other.to_dict()
-
     def __repr__(self) -> str:
         return f"SentencePieceUnits({len(self)} tokens, punctuation={self.punctuation!r}, uppercase={self.uppercase})"
 
@@ -354,7 +364,7 @@ def pretrained_sentencepiece(
     return units
 
 
-class CharListUnits:
+class CharListUnits(AutoAVSRLayout):
     """Characters <-> ids of a units list in Auto-AVSR's layout: 0 ``<blank>``, 1 ``<unk>``, the characters, last ``<eos>``.
 
     The units of the CNVSRC 2024 and 2025 baselines (forks of Auto-AVSR): ``datamodule/char_units.txt`` of
@@ -364,9 +374,6 @@ class CharListUnits:
     prepended and ``<eos>`` (= ``<sos>``) appended, so 4,470 outputs. Text is normalised (``punctuation``, see
     :func:`normalise_text`) before it is split into characters.
     """
-
-    blank_id = pad_id = 0
-    unk_id = 1
 
     def __init__(self, characters: Sequence[str], punctuation: str = "remove", source: str = "units list") -> None:
         normalise_text("", punctuation)  # validates the mode
@@ -387,15 +394,6 @@ class CharListUnits:
         """The units of a ``CHAR ID`` list such as the CNVSRC baselines' ``char_units.txt``."""
         return cls(read_units_file(units_file), punctuation, source=str(units_file))
 
-    def __len__(self) -> int:
-        return len(self.tokens)
-
-    @property
-    def eos_id(self) -> int:
-        return len(self.tokens) - 1
-
-    bos_id = eos_id  # the baselines' sos = eos = odim - 1
-
     def normalise(self, text: str) -> str:
         return normalise_text(text, self.punctuation)
 
@@ -405,14 +403,7 @@ class CharListUnits:
 
     def decode(self, ids: Iterable[int]) -> str:
         """Text of ``ids``, stopping at ``<eos>``; blanks skipped, ``<unk>`` reads as U+FFFD."""
-        chars = []
-        for i in ids:
-            i = int(i)
-            if i == self.eos_id:
-                break
-            if 0 < i < self.eos_id:
-                chars.append(UNK_CHAR if i == self.unk_id else self.tokens[i])
-        return "".join(chars)
+        return "".join(self._units_of(ids))
 
     def oov_characters(self, text: str) -> list[str]:
         """The characters of the normalised ``text`` that are not in the list."""
@@ -427,12 +418,6 @@ class CharListUnits:
         if not isinstance(units, list):
             raise TokenizerError(f"{source}: not a character units list (expected 'units' starting with {SENTENCEPIECE_UNK!r})")
         return cls(units, data.get("punctuation", "remove"), source)
-
-    def save(self, path: str | os.PathLike) -> None:
-        atomic_write_json(path, self.to_dict())
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, CharListUnits) and self.to_dict() == other.to_dict()
 
     def __repr__(self) -> str:
         return f"CharListUnits({len(self)} tokens, punctuation={self.punctuation!r})"
