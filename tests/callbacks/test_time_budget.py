@@ -204,3 +204,29 @@ def test_the_budget_of_the_whole_command_starts_with_the_process():
     assert 0.0 <= elapsed < 24 * 3600
     if sys.platform == "linux":  # /proc: this test process started well before this line
         assert elapsed > 0.5
+
+
+def test_the_measurement_ends_with_a_shorter_warm_up(tmp_path):
+    # 100 timed steps asked for, but the warm-up (one epoch: 10 steps) ends at step 10: the count is fixed there,
+    # from the 8 steps timed after the 2 skipped, and the cosine runs over it from its start.
+    clock = _StepClock(0.1)
+    budget = TimeBudget(0.1, skip_steps=2, measure_steps=100, reserve_seconds=0.0, clock=clock)
+    trainer, rates = _fit(tmp_path, (budget, clock))
+    assert budget.derivation["measured_steps"] == 8 and budget.derivation["step_seconds"] == pytest.approx(0.1)
+    factor = trainer.lr_scheduler_configs[0].scheduler.lr_lambdas[0]
+    assert factor.total_steps == budget.total_steps == trainer.global_step
+    assert rates[budget.total_steps - 1] < 0.01 * rates[10]
+
+
+def test_the_run_logs_its_pace_against_the_plan(tmp_path, caplog):
+    budget, clock = _budget(0.1)  # fixed at step 5 from 0.1 s steps
+
+    class _Slower(Callback):
+        def on_train_batch_end(self, trainer, *args):
+            if trainer.global_step == 5:
+                clock.step = 0.2
+
+    with caplog.at_level("INFO", logger="lipreading.callbacks.time_budget"):
+        _fit(tmp_path, (budget, clock), extra=[_Slower()])
+    (line,) = [r.getMessage() for r in caplog.records if "planned" in r.getMessage()]
+    assert "planned 0.100 s/step" in line and "took 0.200 s/step" in line and "(+100%)" in line, line
