@@ -144,6 +144,20 @@ def _sentences_lm(tmp_path, lrw, variant):
     assert evaluate(cfg)["test/ppl"] == pytest.approx(metrics["test/ppl"], rel=1e-5)
 
 
+def _english_lm(tmp_path, lrw, variant):
+    """The documented pair: the English sentence model and the LM on its transcripts share their units, and
+    eval.py fuses them (SentencePiece pieces as the LM's tokens)."""
+    tiny = ["data.clips={train:8,val:4,test:4}", "data.units.vocab_size=64"]
+    sentences = _run(tmp_path / "sentences", "synthetic_english_sentences", *tiny, "data.batch_size=4", "data.eval_batch_size=4")
+    metrics = _run(tmp_path / "lm", "synthetic_english_sentences_lm", *(f"data.sentences.{o[5:]}" for o in tiny), "data.batch_size=4")
+    lm = read_checkpoint(metrics["best_checkpoint"])
+    assert lm.kind == "language_model" and math.isfinite(metrics["test/ppl"])
+    assert lm.units() == read_checkpoint(sentences["best_checkpoint"]).units()
+    cfg = compose_config("eval", [f"ckpt={sentences['best_checkpoint']}", "decoding.method=beam", "decoding.beam_size=2",
+                                  f"decoding.lm.ckpt={metrics['best_checkpoint']}", "decoding.lm.weight=0.3"], tmp_path / "eval")
+    assert math.isfinite(evaluate(cfg)["test/wer"])
+
+
 def _chinese_lips(tmp_path, lrw, variant):
     root = generate_sentence_dataset(tmp_path / "lips", {"train": 8, "val": 4, "test": 4}, progress=False)
     metrics = _run(tmp_path, "chinese_lips", f"data.root={root}", "data.batch_size=4", "data.eval_batch_size=4",
@@ -190,6 +204,7 @@ CASES = [
     ("synthetic_sentences", "logger=wandb offline", _sentences),
     ("synthetic_english_sentences", "SentencePiece units", _english),
     ("synthetic_sentences_lm", "the transcripts' units", _sentences_lm),
+    ("synthetic_english_sentences_lm", "the English model's units, fused by eval.py", _english_lm),
     ("chinese_lips", "on the processed layout", _chinese_lips),
     ("av_synthetic_words", "three stages and the SNR table", _av_words),
     ("separation_benchmark_gpu", "its four stages on CPU", _separation_benchmark),
