@@ -230,3 +230,15 @@ def test_the_run_logs_its_pace_against_the_plan(tmp_path, caplog):
         _fit(tmp_path, (budget, clock), extra=[_Slower()])
     (line,) = [r.getMessage() for r in caplog.records if "planned" in r.getMessage()]
     assert "planned 0.100 s/step" in line and "took 0.200 s/step" in line and "(+100%)" in line, line
+
+
+def test_the_first_sanity_batch_is_left_out_of_the_evaluation_estimate(tmp_path):
+    budget, clock = _budget(0.1)
+
+    class _SlowFirstBatch(Callback):  # the first evaluation batch also pays for a warm-up of 5 s
+        def on_validation_batch_start(self, trainer, pl_module, batch, batch_idx, *args):
+            if trainer.sanity_checking and batch_idx == 0:
+                clock.now += 5.0
+
+    _fit(tmp_path, (budget, clock), extra=[_SlowFirstBatch()])
+    assert budget.derivation["eval_batch_seconds"] == pytest.approx(0.01)  # a validation batch's 0.1 / 10
